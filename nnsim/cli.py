@@ -1,0 +1,391 @@
+"""The `nnsim` command: train, predict and manage data from the shell.
+
+Every error a user can cause ends in one line on stderr and a non-zero exit; Ctrl+C during
+training saves the last finished step and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from nnsim import __version__
+from nnsim.errors import NnsimError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (the usage is one `--help` away)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def _positive_float(text: str) -> float:
+    value = _float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def _alpha(text: str) -> float | list[float]:
+    parts = [p for p in text.split(",") if p.strip()]
+    values = [_float(p) for p in parts]
+    if not values:
+        raise argparse.ArgumentTypeError("give one number or one per class, separated by commas")
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"weights must be >= 0, got {text}")
+    return values[0] if len(values) == 1 and "," not in text else values
+
+
+def _gamma(text: str) -> float:
+    value = _float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from nnsim.engine.backends import BACKEND_NAMES
+
+    parser = _Parser(
+        prog="nnsim",
+        description="Learn how neural networks classify images, with a real engine underneath.",
+        epilog="Run a subcommand with --help for its options, e.g. `nnsim train --help`.",
+    )
+    parser.add_argument("--version", action="version", version=f"nnsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    train = sub.add_parser(
+        "train",
+        help="train an MLP, CNN or ViT on a data set",
+        description="Train a network and report loss and accuracy as it learns.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    train.add_argument("--model", choices=("mlp", "cnn", "vit"), default="cnn", help="the network to train")
+    train.add_argument(
+        "--data",
+        default="mnist-mini",
+        metavar="NAME|PATH",
+        help="a built-in name (mnist-mini, shapes, shapes-imbalanced), mnist or fashion-mnist, "
+        "or a path to a Keras .npz, a folder of MNIST IDX files or an ImageFolder",
+    )
+    train.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help="passes over the training set (default: 5 for mlp and cnn, 10 for vit)",
+    )
+    train.add_argument(
+        "--max-steps", type=_positive_int, default=None, metavar="N", help="stop after N optimizer steps, then evaluate"
+    )
+    train.add_argument("--batch-size", type=_positive_int, default=64, metavar="B", help="images per step")
+    train.add_argument(
+        "--lr", type=_positive_float, default=None, help="learning rate η (default: 0.001 for adam, 0.05 for sgd)"
+    )
+    train.add_argument("--optimizer", choices=("sgd", "adam"), default="adam", help="how the weights are updated")
+    train.add_argument("--momentum", type=_float, default=0.9, metavar="M", help="SGD momentum")
+    train.add_argument("--weight-decay", type=_float, default=0.0, metavar="L2", help="L2 weight decay")
+    train.add_argument("--loss", choices=("ce", "focal"), default="ce", help="cross-entropy or focal loss")
+    train.add_argument(
+        "--alpha",
+        type=_alpha,
+        default=1.0,
+        metavar="A|a0,a1,…",
+        help="focal loss class weight: one number, or one per class",
+    )
+    train.add_argument("--gamma", type=_gamma, default=2.0, metavar="G", help="focal loss focusing factor γ ≥ 0")
+    train.add_argument(
+        "--backend",
+        choices=BACKEND_NAMES,
+        default="auto",
+        help="which engine runs the kernels (auto: cuda, else cpu, else reference)",
+    )
+    train.add_argument("--seed", type=_int, default=0, metavar="S", help="seed for weights, shuffling and the split")
+    train.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=None,
+        metavar="P",
+        help="stop early after P epochs without a better validation loss",
+    )
+    train.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="save the weights here after each epoch and at the end (.npz)",
+    )
+    train.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="start from the weights of this checkpoint (same network)",
+    )
+    train.add_argument(
+        "--val-fraction",
+        type=_float,
+        default=0.1,
+        metavar="F",
+        help="share of the training set held out for validation",
+    )
+    train.add_argument("--json", action="store_true", help="print one JSON object per event instead of progress")
+    train.set_defaults(handler=cmd_train)
+
+    predict = sub.add_parser(
+        "predict",
+        help="classify images with a trained checkpoint",
+        description="Classify image files with a checkpoint; any size or colour mode "
+        "is adapted to what the network expects, and said so.",
+    )
+    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files to classify")
+    predict.add_argument("--checkpoint", type=Path, required=True, metavar="PATH", help="a checkpoint from train")
+    predict.add_argument("--top", type=_positive_int, default=3, metavar="K", help="how many classes to show")
+    predict.add_argument("--backend", choices=BACKEND_NAMES, default="reference", help="engine for the forward pass")
+    predict.add_argument("--json", action="store_true", help="print one JSON object per image")
+    predict.set_defaults(handler=cmd_predict)
+
+    data = sub.add_parser("data", help="list or download data sets")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
+    data_sub.add_parser("list", help="the data sets nnsim knows and where they are").set_defaults(handler=cmd_data_list)
+    download = data_sub.add_parser("download", help="fetch mnist or fashion-mnist (checksums verified)")
+    download.add_argument("name", choices=("mnist", "fashion-mnist"), help="which data set")
+    download.add_argument("--to", type=Path, default=None, metavar="DIR", help="folder to put it in")
+    download.set_defaults(handler=cmd_data_download)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.handler(args) or 0
+    except NnsimError as error:
+        print(f"nnsim: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("nnsim: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_ERROR
+
+
+# ------------------------------------------------------------------------------ train
+def cmd_train(args) -> int:
+    from nnsim.engine.trainer import TrainConfig, Trainer
+
+    config = TrainConfig(
+        model=args.model,
+        data=args.data,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        loss=args.loss,
+        alpha=args.alpha,
+        gamma=args.gamma,
+        backend=args.backend,
+        seed=args.seed,
+        patience=args.patience,
+        checkpoint=str(args.checkpoint) if args.checkpoint else None,
+        resume=str(args.resume) if args.resume else None,
+        val_fraction=args.val_fraction,
+    )
+    config.resolved()  # check the flags before loading anything
+    trainer = Trainer(config)
+    for warning in trainer.dataset.warnings:
+        print(f"nnsim: warning: {warning}", file=sys.stderr)
+    interrupted = _stop_on_ctrl_c(trainer)
+    events = trainer.run()
+    done = _print_json(events) if args.json else _print_progress(trainer, events)
+    if interrupted():
+        path = Path(config.checkpoint) if config.checkpoint else Path(f"nnsim-{config.model}-interrupted.npz")
+        if not config.checkpoint:
+            trainer.save(path)
+        print(f"nnsim: interrupted; saved the weights of step {done.steps} to {path}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_ERROR if done.reason == "diverged" else 0
+
+
+def _stop_on_ctrl_c(trainer):
+    """First Ctrl+C: finish the current step, then stop. A second one interrupts at once."""
+    state = {"interrupted": False}
+
+    def handler(signum, frame):
+        if state["interrupted"]:
+            raise KeyboardInterrupt
+        state["interrupted"] = True
+        trainer.stop()
+
+    signal.signal(signal.SIGINT, handler)
+    return lambda: state["interrupted"]
+
+
+def _print_json(events):
+    done = None
+    for event in events:
+        print(json_line(event.to_dict()), flush=True)
+        done = event
+    return done
+
+
+def _print_progress(trainer, events):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=False)
+    cfg, model, dataset = trainer.config, trainer.model, trainer.dataset
+    console.print(f"[bold]{dataset.summary()}[/]  ({len(trainer.x_train):,} train, {len(trainer.x_val):,} validation)")
+    console.print(
+        f"{cfg.model.upper()} with {model.parameter_count():,} weights and biases · backend "
+        f"[bold]{trainer.be.name}[/] · {cfg.optimizer} lr {cfg.lr:g} · batch {cfg.batch_size} · "
+        f"{cfg.epochs} epochs" + (f" (at most {cfg.max_steps} steps)" if cfg.max_steps else "")
+    )
+    done = None
+    with Progress(
+        TextColumn("epoch {task.fields[epoch]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f} · acc {task.fields[acc]:.1%} · {task.fields[speed]:,.0f}/s"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = None
+        for event in events:
+            kind = event.event
+            if kind == "step":
+                if task is None or bar.tasks[task].fields["epoch"] != event.epoch:
+                    if task is not None:
+                        bar.remove_task(task)
+                    task = bar.add_task("", total=event.batches, epoch=event.epoch, loss=0.0, acc=0.0, speed=0.0)
+                bar.update(task, completed=event.batch, loss=event.loss, acc=event.accuracy, speed=event.samples_per_s)
+            elif kind == "epoch":
+                line = (
+                    f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f}, "
+                    f"accuracy {event.train_accuracy:.2%} ({event.seconds:.1f} s)"
+                )
+                console.print(line)
+            elif kind == "validation":
+                mark = " [green]best so far[/]" if event.improved else ""
+                console.print(f"  validation: loss {event.val_loss:.4f}, accuracy {event.val_accuracy:.2%}{mark}")
+            elif kind == "early_stop":
+                console.print(
+                    f"[yellow]early stop[/]: no better validation loss since epoch {event.best_epoch}; "
+                    "kept that epoch's weights"
+                )
+            elif kind == "diverged":
+                console.print(f"[red]diverged[/]: {event.message}")
+            elif kind == "checkpoint":
+                console.print(f"  saved {event.path}", style="dim")
+            elif kind == "done":
+                done = event
+    if done.test_accuracy is not None:
+        console.print(
+            f"[bold]test accuracy {done.test_accuracy:.2%}[/] (loss {done.test_loss:.4f}) after "
+            f"{done.steps} steps, {done.samples_per_s:,.0f} images/s, {done.seconds:.1f} s"
+        )
+    return done
+
+
+# ------------------------------------------------------------------------------ predict
+def cmd_predict(args) -> int:
+    from nnsim.predict import predict_files
+
+    return predict_files(args.images, args.checkpoint, top=args.top, backend=args.backend, as_json=args.json)
+
+
+# ------------------------------------------------------------------------------ data
+def cmd_data_list(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from nnsim.data.datasets import BUILTIN_NAMES, FINDABLE_NAMES, candidate_locations, find_idx_files
+
+    table = Table(title="Data sets", title_justify="left")
+    table.add_column("name")
+    table.add_column("what")
+    table.add_column("where")
+    what = {
+        "mnist-mini": "10,000 + 2,000 real MNIST digits, 1×28×28",
+        "shapes": "procedural colour shapes, 3×32×32, 5 classes",
+        "shapes-imbalanced": "the same with rare classes (for focal loss)",
+        "mnist": "60,000 + 10,000 handwritten digits, 1×28×28",
+        "fashion-mnist": "60,000 + 10,000 clothing images, 1×28×28",
+    }
+    for name in BUILTIN_NAMES:
+        table.add_row(name, what[name], "built in")
+    for name in FINDABLE_NAMES:
+        found = None
+        for place in candidate_locations(name):
+            try:
+                if (place.is_file() and place.suffix == ".npz") or (place.is_dir() and find_idx_files(place)):
+                    found = place
+                    break
+            except NnsimError:
+                continue
+        table.add_row(name, what[name], str(found) if found else f"not here: nnsim data download {name}")
+    Console().print(table)
+    print("Also: --data PATH to a Keras .npz, a folder of MNIST IDX files, or an ImageFolder.")
+    return 0
+
+
+def cmd_data_download(args) -> int:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from nnsim.data.download import download_dataset
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), transient=False
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def report(name: str, done: int, total: int | None) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done, total=total)
+
+        folder = download_dataset(args.name, dest=args.to, progress=report)
+    print(f"{args.name} is in {folder} (checksums verified)")
+    return 0
+
+
+def json_line(obj: dict) -> str:
+    return json.dumps(obj, default=float)

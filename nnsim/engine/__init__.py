@@ -1,0 +1,1 @@
+"""The engine: backends (kernels), layers, losses, optimizers, models and the trainer."""

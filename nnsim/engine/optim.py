@@ -1,0 +1,89 @@
+"""Optimizers: the update step θ ← θ − η · (something made from ∇θ L).
+
+SGD follows the workshop's rule, with momentum and weight decay as PyTorch defines them; Adam keeps
+running averages of the gradient and its square. The arithmetic is the backend's, in place.
+"""
+
+from __future__ import annotations
+
+from nnsim.errors import NnsimError
+
+OPTIMIZER_NAMES = ("sgd", "adam")
+
+
+class Optimizer:
+    def __init__(self, params, backend, lr: float, weight_decay: float = 0.0):
+        if not lr > 0:
+            raise NnsimError(f"the learning rate must be > 0, got {lr}")
+        if weight_decay < 0:
+            raise NnsimError(f"weight decay must be >= 0, got {weight_decay}")
+        self.params = list(params)
+        self.be = backend
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.steps = 0
+
+    def step(self) -> None:
+        self.steps += 1
+        for index, param in enumerate(self.params):
+            if param.grad is not None:
+                self.update(index, param)
+
+    def update(self, index: int, param) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """θ ← θ − η · v, with v ← μ · v + ∇θ L (+ λ θ)."""
+
+    def __init__(self, params, backend, lr: float = 0.01, momentum: float = 0.0, weight_decay: float = 0.0):
+        super().__init__(params, backend, lr, weight_decay)
+        if not 0 <= momentum < 1:
+            raise NnsimError(f"momentum must be in [0, 1), got {momentum}")
+        self.momentum = momentum
+        self.velocity = [None] * len(self.params)
+
+    def update(self, index, param):
+        be = self.be
+        if self.velocity[index] is None:
+            self.velocity[index] = be.zeros_like(param.value)
+        be.sgd_update(param.value, param.grad, self.velocity[index], self.lr, self.momentum, self.weight_decay)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba): steps scaled per weight by running gradient statistics."""
+
+    def __init__(self, params, backend, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, backend, lr, weight_decay)
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+        self.m = [None] * len(self.params)
+        self.v = [None] * len(self.params)
+
+    def update(self, index, param):
+        be = self.be
+        if self.m[index] is None:
+            self.m[index] = be.zeros_like(param.value)
+            self.v[index] = be.zeros_like(param.value)
+        be.adam_update(
+            param.value,
+            param.grad,
+            self.m[index],
+            self.v[index],
+            self.lr,
+            self.beta1,
+            self.beta2,
+            self.eps,
+            self.weight_decay,
+            self.steps,
+        )
+
+
+def make_optimizer(
+    name: str, params, backend, lr: float, momentum: float = 0.0, weight_decay: float = 0.0
+) -> Optimizer:
+    if name == "sgd":
+        return SGD(params, backend, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return Adam(params, backend, lr=lr, weight_decay=weight_decay)
+    raise NnsimError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZER_NAMES)}")

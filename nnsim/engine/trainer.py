@@ -1,0 +1,374 @@
+"""The learning loop, as a generator of events.
+
+Each step is the workshop's five steps: forward pass, loss, backpropagation, update; repeat. The
+trainer yields an event after every step and at every milestone, so that the CLI can print them
+and the app can draw them, and it checks between steps whether it was asked to pause or stop.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nnsim.data.datasets import Dataset, load_dataset, split_validation
+from nnsim.engine.backends import get_backend
+from nnsim.engine.checkpoint import load_weights, save_checkpoint
+from nnsim.engine.models import MODEL_NAMES, build_model
+from nnsim.engine.optim import OPTIMIZER_NAMES, make_optimizer
+from nnsim.errors import NnsimError
+
+DEFAULT_EPOCHS = {"mlp": 5, "cnn": 5, "vit": 10}
+DEFAULT_LR = {"adam": 1e-3, "sgd": 0.05}
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on. None means "the default for this model or optimizer"."""
+
+    model: str = "cnn"
+    data: str = "mnist-mini"
+    epochs: int | None = None
+    max_steps: int | None = None
+    batch_size: int = 64
+    lr: float | None = None
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    loss: str = "ce"
+    alpha: float | list[float] = 1.0
+    gamma: float = 2.0
+    backend: str = "auto"
+    seed: int = 0
+    patience: int | None = None
+    checkpoint: str | None = None
+    resume: str | None = None
+    val_fraction: float = 0.1
+    eval_batch_size: int = 500
+    sizes: dict = field(default_factory=dict)
+
+    def resolved(self) -> TrainConfig:
+        """A copy with defaults filled in, checked; every problem is one NnsimError."""
+        epochs = self.epochs if self.epochs is not None else DEFAULT_EPOCHS.get(self.model, 5)
+        lr = self.lr if self.lr is not None else DEFAULT_LR.get(self.optimizer, 1e-3)
+        config = TrainConfig(**{**asdict(self), "epochs": epochs, "lr": lr})
+        config.check()
+        return config
+
+    def check(self) -> None:
+        if self.model not in MODEL_NAMES:
+            raise NnsimError(f"unknown model {self.model!r}; choose one of {', '.join(MODEL_NAMES)}")
+        if self.optimizer not in OPTIMIZER_NAMES:
+            raise NnsimError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZER_NAMES)}")
+        if self.loss not in ("ce", "focal"):
+            raise NnsimError(f"unknown loss {self.loss!r}; choose ce or focal")
+        if self.batch_size is None or self.batch_size < 1:
+            raise NnsimError(f"the batch size must be at least 1, got {self.batch_size}")
+        if self.epochs is not None and self.epochs < 1:
+            raise NnsimError(f"epochs must be at least 1, got {self.epochs}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise NnsimError(f"--max-steps must be at least 1, got {self.max_steps}")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise NnsimError(f"the learning rate must be a number > 0, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise NnsimError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not self.gamma >= 0:
+            raise NnsimError(f"gamma must be >= 0, got {self.gamma}")
+        if np.any(np.asarray(self.alpha, dtype=float) < 0):
+            raise NnsimError("alpha must be >= 0")
+        if self.patience is not None and self.patience < 1:
+            raise NnsimError(f"patience must be at least 1, got {self.patience}")
+        if not 0 <= self.val_fraction < 1:
+            raise NnsimError(f"the validation fraction must be in [0, 1), got {self.val_fraction}")
+
+
+# ------------------------------------------------------------------------------------ events
+@dataclass
+class Event:
+    def to_dict(self) -> dict:
+        return {"event": self.event, **asdict(self)}
+
+
+@dataclass
+class StepEvent(Event):
+    step: int
+    epoch: int
+    batch: int
+    batches: int
+    loss: float
+    accuracy: float
+    samples_per_s: float
+    event = "step"
+
+
+@dataclass
+class EpochEvent(Event):
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_accuracy: float
+    seconds: float
+    event = "epoch"
+
+
+@dataclass
+class ValidationEvent(Event):
+    epoch: int
+    val_loss: float
+    val_accuracy: float
+    improved: bool
+    event = "validation"
+
+
+@dataclass
+class EarlyStopEvent(Event):
+    epoch: int
+    best_epoch: int
+    best_val_loss: float
+    event = "early_stop"
+
+
+@dataclass
+class DivergedEvent(Event):
+    step: int
+    loss: float
+    message: str
+    event = "diverged"
+
+
+@dataclass
+class CheckpointEvent(Event):
+    path: str
+    step: int
+    epoch: int
+    event = "checkpoint"
+
+
+@dataclass
+class DoneEvent(Event):
+    train_loss: float | None
+    val_accuracy: float | None
+    test_accuracy: float | None
+    test_loss: float | None
+    steps: int
+    epochs: int
+    samples_per_s: float
+    seconds: float
+    checkpoint: str | None
+    backend: str
+    reason: str  # "finished", "max_steps", "early_stop", "diverged", "stopped"
+    event = "done"
+
+
+# ------------------------------------------------------------------------------------ trainer
+class Trainer:
+    """Trains one model on one data set. ``run()`` yields events; ``stop()``/``pause()`` between steps."""
+
+    def __init__(self, config: TrainConfig, dataset: Dataset | None = None):
+        self.config = config.resolved()
+        cfg = self.config
+        self.dataset = dataset if dataset is not None else load_dataset(cfg.data, seed=cfg.seed)
+        if cfg.loss == "focal" and np.ndim(cfg.alpha) == 1 and len(cfg.alpha) != self.dataset.classes:
+            raise NnsimError(
+                f"--alpha has {len(cfg.alpha)} weights but {self.dataset.name} has {self.dataset.classes} classes"
+            )
+        self.be = get_backend(cfg.backend)
+        self.x_train, self.y_train, self.x_val, self.y_val = split_validation(
+            self.dataset.x_train, self.dataset.y_train, cfg.val_fraction, seed=cfg.seed
+        )
+        mean, std = self.dataset.channel_stats()
+        self.model = build_model(
+            cfg.model,
+            self.dataset.input_shape,
+            self.dataset.classes,
+            backend=self.be,
+            seed=cfg.seed,
+            mean=mean,
+            std=std,
+            **cfg.sizes,
+        )
+        if cfg.resume:
+            load_weights(self.model, cfg.resume)
+        self.optimizer = make_optimizer(
+            cfg.optimizer,
+            self.model.parameters(),
+            self.be,
+            cfg.lr,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+        )
+        self.steps = 0
+        self.epoch = 0
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._last_good: list | None = None
+
+    # ---------------------------------------------------------------- control (any thread)
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def _should_stop(self) -> bool:
+        self._running.wait()
+        return self._stop.is_set()
+
+    # ---------------------------------------------------------------- the loop
+    def run(self) -> Iterator[Event]:
+        cfg = self.config
+        rng = np.random.default_rng(cfg.seed)
+        batches = math.ceil(len(self.x_train) / cfg.batch_size)
+        best_loss, best_epoch, best_state, waited = math.inf, 0, None, 0
+        train_seconds, samples_seen, reason = 0.0, 0, "finished"
+        train_loss = val_accuracy = None
+        start = time.perf_counter()
+        for epoch in range(1, cfg.epochs + 1):
+            self.epoch = epoch
+            epoch_start = time.perf_counter()
+            loss_sum, correct_sum, seen = 0.0, 0, 0
+            order = rng.permutation(len(self.x_train))
+            for batch in range(batches):
+                if self._should_stop():
+                    reason = "stopped"
+                    break
+                index = order[batch * cfg.batch_size : (batch + 1) * cfg.batch_size]
+                t0 = time.perf_counter()
+                with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported, not warned
+                    loss, correct = self.train_step(self.x_train[index], self.y_train[index])
+                elapsed = time.perf_counter() - t0
+                if not math.isfinite(loss):
+                    reason = "diverged"
+                    yield from self._diverged(loss)
+                    break
+                train_seconds += elapsed
+                samples_seen += len(index)
+                loss_sum += loss * len(index)
+                correct_sum += correct
+                seen += len(index)
+                yield StepEvent(
+                    self.steps, epoch, batch + 1, batches, loss, correct / len(index), len(index) / max(elapsed, 1e-9)
+                )
+                if cfg.max_steps is not None and self.steps >= cfg.max_steps:
+                    reason = "max_steps"
+                    break
+            if reason in ("stopped", "diverged"):
+                break
+            train_loss = loss_sum / max(seen, 1)
+            yield EpochEvent(
+                epoch, cfg.epochs, train_loss, correct_sum / max(seen, 1), time.perf_counter() - epoch_start
+            )
+            if len(self.x_val):
+                val_loss, val_accuracy = self.evaluate(self.x_val, self.y_val)
+                improved = val_loss < best_loss
+                if improved:
+                    best_loss, best_epoch, waited = val_loss, epoch, 0
+                    best_state = self.model.state_dict() if cfg.patience else None
+                else:
+                    waited += 1
+                yield ValidationEvent(epoch, val_loss, val_accuracy, improved)
+                if cfg.patience and waited >= cfg.patience:
+                    self.model.load_state_dict(best_state)
+                    val_loss, val_accuracy = self.evaluate(self.x_val, self.y_val)
+                    yield EarlyStopEvent(epoch, best_epoch, best_loss)
+                    reason = "early_stop"
+            if reason != "finished":
+                break
+            if cfg.checkpoint and epoch < cfg.epochs:
+                yield self.save(cfg.checkpoint)
+        if reason in ("diverged", "stopped") and cfg.checkpoint:
+            yield self.save(cfg.checkpoint)
+        test_loss = test_accuracy = None
+        if len(self.dataset.x_test) and reason != "stopped":
+            test_loss, test_accuracy = self.evaluate(self.dataset.x_test, self.dataset.y_test)
+        if cfg.checkpoint and reason not in ("diverged", "stopped"):
+            yield self.save(cfg.checkpoint, test_accuracy=test_accuracy)
+        yield DoneEvent(
+            train_loss=train_loss,
+            val_accuracy=val_accuracy,
+            test_accuracy=test_accuracy,
+            test_loss=test_loss,
+            steps=self.steps,
+            epochs=self.epoch,
+            samples_per_s=samples_seen / max(train_seconds, 1e-9),
+            seconds=time.perf_counter() - start,
+            checkpoint=cfg.checkpoint,
+            backend=self.be.name,
+            reason=reason,
+        )
+
+    def train_step(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
+        """Forward, loss, backward, update. Returns (loss, correct) of this batch."""
+        cfg = self.config
+        be = self.be
+        logits = self.model.forward(be.asarray(images))  # 1. forward pass
+        loss, dlogits, correct = be.classification_loss(  # 2. loss (and its gradient)
+            logits, be.asarray(labels), cfg.loss, cfg.alpha, cfg.gamma
+        )
+        if not math.isfinite(loss):
+            return loss, correct
+        self.model.backward(dlogits)  # 3. backpropagation: ∇θ L for every θ
+        self._last_good = [be.copy(p.value) for p in self.model.parameters()]
+        self.optimizer.step()  # 4. update: θ ← θ − η ∇θ L
+        self.steps += 1
+        return loss, correct
+
+    def _diverged(self, loss: float) -> Iterator[Event]:
+        if self._last_good is not None:  # the weights of the last step whose loss was finite
+            for param, value in zip(self.model.parameters(), self._last_good, strict=True):
+                param.value = value
+        lr = self.config.lr
+        yield DivergedEvent(
+            self.steps,
+            float(loss),
+            f"the loss became {loss} at step {self.steps + 1}; the last good weights were kept. "
+            f"Try a smaller learning rate (e.g. --lr {lr / 10:g}).",
+        )
+
+    def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+        """Mean loss and accuracy over a whole set, in batches, without changing the weights."""
+        cfg = self.config
+        loss_sum, correct_sum = 0.0, 0
+        for start in range(0, len(images), cfg.eval_batch_size):
+            x = images[start : start + cfg.eval_batch_size]
+            y = labels[start : start + cfg.eval_batch_size]
+            logits = self.model.forward(self.be.asarray(x))
+            loss, _, correct = self.be.classification_loss(logits, self.be.asarray(y), cfg.loss, cfg.alpha, cfg.gamma)
+            loss_sum += loss * len(x)
+            correct_sum += correct
+        return loss_sum / len(images), correct_sum / len(images)
+
+    def save(self, path, **figures) -> CheckpointEvent:
+        meta = {
+            "class_names": self.dataset.class_names,
+            "data": self.dataset.name,
+            "steps": self.steps,
+            "epoch": self.epoch,
+            "background": float(_border_mean(self.dataset.x_train)),
+            **figures,
+        }
+        save_checkpoint(Path(path), self.model, meta)
+        return CheckpointEvent(str(path), self.steps, self.epoch)
+
+
+def _border_mean(images: np.ndarray) -> float:
+    """Mean brightness of the outermost pixels: about 0 for MNIST's white-on-black digits."""
+    sample = images[:500]
+    border = np.concatenate(
+        [sample[:, :, 0].ravel(), sample[:, :, -1].ravel(), sample[:, :, :, 0].ravel(), sample[:, :, :, -1].ravel()]
+    )
+    return float(border.mean()) if border.size else 0.0

@@ -1,0 +1,149 @@
+"""The learning loop: events, determinism, control, early stopping and divergence."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from nnsim.data.datasets import Dataset
+from nnsim.engine.checkpoint import load_checkpoint
+from nnsim.engine.trainer import TrainConfig, Trainer
+from nnsim.errors import NnsimError
+
+
+def tiny_dataset(n=240, seed=0):
+    """Two classes a small network separates quickly: bright top half vs bright bottom half."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    x = rng.random((n, 1, 8, 8)).astype(np.float32) * 0.3
+    x[y == 0, :, :4] += 0.6
+    x[y == 1, :, 4:] += 0.6
+    return Dataset("tiny", x[:200], y[:200], x[200:], y[200:], ["top", "bottom"])
+
+
+def config(**overrides):
+    base = dict(model="mlp", epochs=3, batch_size=16, backend="reference", sizes={"hidden": [8]})
+    return TrainConfig(**{**base, **overrides})
+
+
+def events_of(trainer):
+    return list(trainer.run())
+
+
+def test_event_sequence_and_learning():
+    events = events_of(Trainer(config(), tiny_dataset()))
+    kinds = [e.event for e in events]
+    assert kinds.count("epoch") == 3 and kinds.count("validation") == 3
+    assert kinds[-1] == "done"
+    steps = [e for e in events if e.event == "step"]
+    assert len(steps) == 3 * 12 and steps[-1].step == 36  # 180 training images / 16 per batch
+    done = events[-1]
+    assert done.steps == 36 and done.reason == "finished"
+    assert done.test_accuracy >= 0.9  # it learned the task
+    assert set(done.to_dict()) >= {
+        "event",
+        "train_loss",
+        "val_accuracy",
+        "test_accuracy",
+        "steps",
+        "samples_per_s",
+        "checkpoint",
+    }
+
+
+def test_same_seed_same_numbers():
+    a = [e.to_dict() for e in events_of(Trainer(config(seed=3), tiny_dataset())) if e.event == "step"]
+    b = [e.to_dict() for e in events_of(Trainer(config(seed=3), tiny_dataset())) if e.event == "step"]
+    c = [e.to_dict() for e in events_of(Trainer(config(seed=4), tiny_dataset())) if e.event == "step"]
+    assert [e["loss"] for e in a] == [e["loss"] for e in b]
+    assert [e["loss"] for e in a] != [e["loss"] for e in c]
+
+
+def test_max_steps_stops_then_evaluates():
+    events = events_of(Trainer(config(max_steps=5), tiny_dataset()))
+    done = events[-1]
+    assert done.steps == 5 and done.reason == "max_steps" and done.test_accuracy is not None
+    assert [e.event for e in events].count("validation") == 1
+
+
+def test_stop_from_another_thread_between_steps():
+    trainer = Trainer(config(epochs=50), tiny_dataset())
+    seen = []
+    for event in trainer.run():
+        seen.append(event)
+        if event.event == "step" and event.step == 4:
+            threading.Thread(target=trainer.stop).start()
+            threading.Event().wait(0.05)
+    assert seen[-1].event == "done" and seen[-1].reason == "stopped"
+    assert seen[-1].steps in (4, 5)
+
+
+def test_pause_blocks_until_resumed():
+    trainer = Trainer(config(epochs=1), tiny_dataset())
+    events = trainer.run()
+    next(events)
+    trainer.pause()
+    assert trainer.paused
+    result = {}
+    worker = threading.Thread(target=lambda: result.setdefault("event", next(events)))
+    worker.start()
+    worker.join(0.2)
+    assert worker.is_alive()  # waiting while paused
+    trainer.resume()
+    worker.join(2)
+    assert result["event"].event == "step" and result["event"].step == 2
+
+
+def test_early_stopping_keeps_the_best_weights():
+    trainer = Trainer(config(epochs=30, patience=2, lr=0.05), tiny_dataset())
+    events = events_of(trainer)
+    stops = [e for e in events if e.event == "early_stop"]
+    assert stops, "30 epochs on a task this easy should stop early"
+    validations = [e for e in events if e.event == "validation"]
+    best = min(v.val_loss for v in validations)
+    assert stops[0].best_val_loss == best
+    assert stops[0].epoch == stops[0].best_epoch + 2
+    assert trainer.evaluate(trainer.x_val, trainer.y_val)[0] == pytest.approx(best)
+
+
+def test_divergence_stops_with_advice_and_keeps_the_last_good_weights(tmp_path):
+    path = tmp_path / "last-good.npz"
+    trainer = Trainer(config(lr=1e6, optimizer="sgd", momentum=0.0, epochs=5, checkpoint=str(path)), tiny_dataset())
+    events = events_of(trainer)
+    diverged = [e for e in events if e.event == "diverged"]
+    assert diverged and "smaller learning rate" in diverged[0].message
+    assert events[-1].reason == "diverged"
+    model, _ = load_checkpoint(path)  # loadable: no NaN was written
+    assert all(np.isfinite(v).all() for v in model.state_dict().values())
+
+
+def test_checkpoint_every_epoch_and_at_the_end(tmp_path):
+    path = tmp_path / "ck.npz"
+    events = events_of(Trainer(config(checkpoint=str(path)), tiny_dataset()))
+    saves = [e for e in events if e.event == "checkpoint"]
+    assert [s.epoch for s in saves] == [1, 2, 3]
+    model, meta = load_checkpoint(path)
+    assert meta["class_names"] == ["top", "bottom"] and meta["steps"] == 36
+    assert meta["test_accuracy"] == events[-1].test_accuracy
+
+
+def test_focal_loss_with_per_class_alpha_trains():
+    done = events_of(Trainer(config(loss="focal", alpha=[0.25, 0.75], gamma=2.0), tiny_dataset()))[-1]
+    assert done.test_accuracy >= 0.9
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"lr": 0.0}, "learning rate"),
+        ({"lr": -1.0}, "learning rate"),
+        ({"batch_size": 0}, "batch size"),
+        ({"gamma": -0.5}, "gamma"),
+        ({"model": "rnn"}, "unknown model"),
+        ({"val_fraction": 1.5}, "validation fraction"),
+        ({"loss": "focal", "alpha": [1.0, 2.0, 3.0]}, "3 weights but tiny has 2 classes"),
+    ],
+)
+def test_bad_settings_are_one_clear_error(overrides, message):
+    with pytest.raises(NnsimError, match=message):
+        Trainer(config(**overrides), tiny_dataset())
