@@ -1,0 +1,286 @@
+"""The `nnsim` command as a user runs it: exit codes, one-line errors, JSON output, Ctrl+C."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nnsim.engine.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS = ROOT / "sample_images" / "digits"
+
+
+def nnsim(*args, cwd=None, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "nnsim", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def assert_one_line_error(result, fragment, code=None):
+    assert result.returncode != 0, result.stdout
+    if code is not None:
+        assert result.returncode == code
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0]
+
+
+@pytest.fixture(scope="module")
+def mlp_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ck") / "mlp.npz"
+    result = nnsim(
+        "train", "--model", "mlp", "--max-steps", "60", "--backend", "reference", "--json", "--checkpoint", path
+    )
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def test_train_json_ends_with_done(mlp_checkpoint, tmp_path):
+    result = nnsim("train", "--model", "mlp", "--max-steps", "5", "--backend", "reference", "--json")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 0
+    assert lines[0]["event"] == "step" and lines[-1]["event"] == "done"
+    done = lines[-1]
+    for key in ("train_loss", "val_accuracy", "test_accuracy", "steps", "samples_per_s", "checkpoint"):
+        assert key in done
+    assert done["steps"] == 5
+
+
+def test_train_with_progress_prints_test_accuracy():
+    result = nnsim("train", "--model", "mlp", "--max-steps", "20", "--backend", "reference")
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy" in result.stdout and "mnist-mini" in result.stdout
+
+
+def test_predict_top_k(mlp_checkpoint):
+    result = nnsim(
+        "predict", DIGITS / "1.png", DIGITS / "7-on-paper.png", "--checkpoint", mlp_checkpoint, "--top", "2", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 2 and len(rows[0]["top"]) == 2
+    assert rows[0]["top"][0]["probability"] >= rows[0]["top"][1]["probability"]
+    assert any("inverted" in note for note in rows[1]["notes"])
+    assert any("resized 112×112 to 28×28" in note for note in rows[1]["notes"])
+
+
+def test_predict_adapts_alpha_16bit_and_animations(mlp_checkpoint, tmp_path):
+    Image.fromarray(np.zeros((40, 30, 4), np.uint8)).save(tmp_path / "alpha.png")
+    Image.fromarray(np.full((28, 28), 40000, np.uint16)).save(tmp_path / "deep.png")
+    frames = [Image.new("RGB", (28, 28), c) for c in ((0, 0, 0), (255, 255, 255))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    result = nnsim(
+        "predict",
+        *(tmp_path / n for n in ("alpha.png", "deep.png", "anim.gif")),
+        "--checkpoint",
+        mlp_checkpoint,
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    notes = [json.loads(line)["notes"] for line in result.stdout.splitlines()]
+    assert any("transparency" in n for n in notes[0]) and any("I;16" in n for n in notes[1])
+    assert any("first of 2 frames" in n for n in notes[2])
+
+
+@pytest.mark.parametrize(
+    "make,fragment",
+    [
+        (lambda p: p.write_text("I am text, not a PNG"), "not an image file"),
+        (lambda p: p.write_bytes((DIGITS / "7-on-paper.png").read_bytes()[:200]), "damaged or truncated"),
+        (lambda p: None, "no such file"),
+    ],
+)
+def test_predict_bad_images(mlp_checkpoint, tmp_path, make, fragment):
+    path = tmp_path / "x.png"
+    make(path)
+    assert_one_line_error(nnsim("predict", path, "--checkpoint", mlp_checkpoint), fragment, code=1)
+
+
+def test_predict_bad_checkpoint(tmp_path):
+    (tmp_path / "c.npz").write_text("nope")
+    assert_one_line_error(nnsim("predict", DIGITS / "1.png", "--checkpoint", tmp_path / "c.npz"), "not a readable")
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--lr", "0"], "--lr: must be > 0"),
+        (["--lr", "-0.1"], "--lr: must be > 0"),
+        (["--lr", "abc"], "not a number"),
+        (["--batch-size", "0"], "--batch-size: must be at least 1"),
+        (["--loss", "focal", "--gamma", "-1"], "--gamma: must be >= 0"),
+        (["--loss", "focal", "--alpha", "1,2,3"], "3 weights but mnist-mini has 10 classes"),
+        (["--model", "rnn"], "invalid choice"),
+        (["--data", "/no/such/place"], "no such file or folder"),
+        (["--backend", "cuda"], "cuda backend"),
+    ],
+)
+def test_train_bad_flags(args, fragment):
+    assert_one_line_error(nnsim("train", "--max-steps", "1", *args), fragment)
+
+
+def test_train_bad_data_files(tmp_path):
+    np.savez(tmp_path / "keys.npz", a=np.zeros(3))
+    assert_one_line_error(nnsim("train", "--data", tmp_path / "keys.npz"), "needs x_train, y_train, x_test, y_test")
+    np.savez(
+        tmp_path / "pickle.npz",
+        x_train=np.array([{}], dtype=object),
+        y_train=np.zeros(1),
+        x_test=np.zeros(1),
+        y_test=np.zeros(1),
+    )
+    assert_one_line_error(nnsim("train", "--data", tmp_path / "pickle.npz"), "pickled")
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
+        (idx / name).write_bytes(b"\x12\x34\x56\x78" + bytes(16))
+    assert_one_line_error(nnsim("train", "--data", idx), "bad magic")
+
+
+def test_image_folder_warns_about_an_unreadable_file_and_trains(tmp_path):
+    for name, value in (("dark", 20), ("light", 230)):
+        (tmp_path / "set" / name).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (8, 8), value + i).save(tmp_path / "set" / name / f"{i}.png")
+    (tmp_path / "set" / "light" / "bad.png").write_bytes(b"garbage")
+    result = nnsim(
+        "train",
+        "--model",
+        "mlp",
+        "--data",
+        tmp_path / "set",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--backend",
+        "reference",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("warning") == 1 and "bad.png" in result.stderr
+
+
+def test_nan_loss_diverges_with_advice_and_keeps_a_loadable_checkpoint(tmp_path):
+    path = tmp_path / "ck.npz"
+    result = nnsim(
+        "train",
+        "--model",
+        "mlp",
+        "--optimizer",
+        "sgd",
+        "--momentum",
+        "0",
+        "--lr",
+        "1e9",
+        "--epochs",
+        "2",
+        "--backend",
+        "reference",
+        "--json",
+        "--checkpoint",
+        path,
+    )
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    diverged = [e for e in events if e["event"] == "diverged"]
+    assert diverged and "smaller learning rate" in diverged[0]["message"]
+    assert events[-1]["event"] == "done" and events[-1]["reason"] == "diverged"
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    model, _ = load_checkpoint(path)
+    assert all(np.isfinite(v).all() for v in model.state_dict().values())
+
+
+def test_ctrl_c_saves_the_last_step_and_exits_130(tmp_path):
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nnsim",
+            "train",
+            "--model",
+            "cnn",
+            "--epochs",
+            "50",
+            "--backend",
+            "reference",
+            "--json",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in process.stdout:
+            if json.loads(line)["event"] == "step":
+                break
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    saved = tmp_path / "nnsim-cnn-interrupted.npz"
+    assert str(saved.name) in stderr
+    model, meta = load_checkpoint(saved)
+    assert meta["steps"] >= 1 and model.config.model == "cnn"
+
+
+def test_data_list_and_help():
+    result = nnsim("data", "list")
+    assert result.returncode == 0 and "mnist-mini" in result.stdout and "built in" in result.stdout
+    help_text = nnsim("train", "--help").stdout
+    for flag in (
+        "--model",
+        "--data",
+        "--epochs",
+        "--max-steps",
+        "--batch-size",
+        "--lr",
+        "--optimizer",
+        "--momentum",
+        "--loss",
+        "--alpha",
+        "--gamma",
+        "--backend",
+        "--seed",
+        "--patience",
+        "--checkpoint",
+        "--json",
+    ):
+        assert flag in help_text
+    assert nnsim("--version").stdout.startswith("nnsim ")
+
+
+def test_data_download_without_network_is_one_line(tmp_path):
+    env = {
+        "NNSIM_DATA": str(tmp_path),
+        "http_proxy": "http://127.0.0.1:9",
+        "https_proxy": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "no_proxy": "",
+    }
+    started = time.monotonic()
+    result = nnsim("data", "download", "fashion-mnist", env=env)
+    assert time.monotonic() - started < 120
+    assert_one_line_error(result, "could not download")
