@@ -176,6 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print one JSON object per image")
     predict.set_defaults(handler=cmd_predict)
 
+    bench = sub.add_parser("bench", help="measure kernels and training steps (GFLOP/s, % of peak)",
+                           description="Time every kernel and whole CNN/ViT training steps on a backend, "
+                                       "against the reference backend and, optionally, PyTorch.")
+    bench.add_argument("--backend", choices=BACKEND_NAMES, default="auto", help="the backend to measure")
+    bench.add_argument("--compare", choices=("torch",), default=None,
+                       help="also time the same networks in PyTorch, interleaved, and show the ratio")
+    bench.add_argument("--quick", action="store_true", help="fewer rounds and sizes (about 30 s)")
+    bench.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    bench.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    bench.set_defaults(handler=cmd_bench)
+
     data = sub.add_parser("data", help="list or download data sets")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
     data_sub.add_parser("list", help="the data sets nnsim knows and where they are").set_defaults(handler=cmd_data_list)
@@ -232,6 +243,7 @@ def cmd_train(args) -> int:
     trainer = Trainer(config)
     for warning in trainer.dataset.warnings:
         print(f"nnsim: warning: {warning}", file=sys.stderr)
+    warm_up_kernels(trainer.be)
     interrupted = _stop_on_ctrl_c(trainer)
     events = trainer.run()
     done = _print_json(events) if args.json else _print_progress(trainer, events)
@@ -242,6 +254,24 @@ def cmd_train(args) -> int:
         print(f"nnsim: interrupted; saved the weights of step {done.steps} to {path}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_ERROR if done.reason == "diverged" else 0
+
+
+def warm_up_kernels(backend) -> None:
+    """Compile (first run) or load (later runs) a fast backend's kernels, with progress on stderr."""
+    if not hasattr(backend, "warm_up"):
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(TextColumn(f"preparing {backend.name} kernels: {{task.description}}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def report(name: str, done: int, total: int) -> None:
+            bar.update(task, description=name, completed=done, total=total)
+
+        backend.warm_up(report)
 
 
 def _stop_on_ctrl_c(trainer):
@@ -330,6 +360,42 @@ def cmd_predict(args) -> int:
     from nnsim.predict import predict_files
 
     return predict_files(args.images, args.checkpoint, top=args.top, backend=args.backend, as_json=args.json)
+
+
+# ------------------------------------------------------------------------------ bench
+def cmd_bench(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from nnsim.bench import markdown, run_bench
+
+    console = Console(stderr=True)
+    with console.status("benchmarking") as status:
+        result = run_bench(args.backend, compare=args.compare, quick=args.quick,
+                           report=lambda message: status.update(f"benchmarking: {message}"))
+    if args.json:
+        print(json_line(result))
+        return 0
+    if args.markdown:
+        print(markdown(result))
+        return 0
+    out = Console()
+    out.print(f"[bold]{result['machine']}[/] · backend [bold]{result['backend']}[/] · measured peak "
+              f"{result['peak_gflops']:.0f} GFLOP/s (NumPy float32 matmul 1024²)")
+    kernels = Table("kernel", "shape", "median", "GFLOP/s", "% of peak", "× reference", title="Kernels",
+                    title_justify="left")
+    for k in result["kernels"]:
+        kernels.add_row(k["kernel"], k["shape"], f"{k['seconds'] * 1e3:.3f} ms", f"{k['gflops']:.1f}",
+                        f"{k['percent_of_peak']:.0f} %", f"{k['speedup_vs_reference']:.2f}")
+    out.print(kernels)
+    steps = Table("model", "batch", "median", "samples/s", "PyTorch", "× PyTorch", title="Training steps",
+                  title_justify="left")
+    for s in result["steps"]:
+        torch_ms = f"{s['torch_seconds'] * 1e3:.2f} ms" if s["torch_seconds"] else "–"
+        steps.add_row(s["model"].upper(), str(s["batch"]), f"{s['seconds'] * 1e3:.2f} ms",
+                      f"{s['samples_per_s']:,.0f}", torch_ms, f"{s['vs_torch']:.2f}" if s["vs_torch"] else "–")
+    out.print(steps)
+    return 0
 
 
 # ------------------------------------------------------------------------------ data

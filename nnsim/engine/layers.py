@@ -23,7 +23,13 @@ class Parameter:
 
 
 class Module:
-    """Base class: finds parameters and sub-modules in its attributes, in definition order."""
+    """Base class: finds parameters and sub-modules in its attributes, in definition order.
+
+    ``needs_input_grad`` is False for the first layers of a network: nothing uses the gradient
+    with respect to the image, so their ``backward`` skips it and returns None.
+    """
+
+    needs_input_grad = True
 
     def __init__(self, backend):
         self.be = backend
@@ -74,7 +80,9 @@ class Linear(Module):
         return self.be.linear_forward(x, self.weight.value, self.bias.value)
 
     def backward(self, dy):
-        dx, self.weight.grad, self.bias.grad = self.be.linear_backward(self.x, self.weight.value, dy)
+        dx, self.weight.grad, self.bias.grad = self.be.linear_backward(
+            self.x, self.weight.value, dy, input_grad=self.needs_input_grad
+        )
         return dx
 
     def describe(self) -> str:
@@ -82,12 +90,20 @@ class Linear(Module):
 
 
 class Conv2d(Module):
-    """Y[co,h,w] = b[co] + Σ_ci Σ_m Σ_n K[co,ci,m,n] · X[ci, h+m, w+n]: one small kernel slides."""
+    """Y[co,h,w] = b[co] + Σ_ci Σ_m Σ_n K[co,ci,m,n] · X[ci, h+m, w+n]: one small kernel slides.
 
-    def __init__(self, backend, in_channels, out_channels, kernel_size, rng, stride=1, padding=0, dtype=np.float32):
+    ``activation="relu"`` applies ReLU in the same pass (conv + bias + ReLU), so that the fast
+    backends compute it in one kernel; ``feature_map`` is then the map after ReLU.
+    """
+
+    def __init__(self, backend, in_channels, out_channels, kernel_size, rng, stride=1, padding=0, dtype=np.float32,
+                 activation: str | None = None):
         super().__init__(backend)
+        if activation not in (None, "relu"):
+            raise ValueError(f"Conv2d fuses only ReLU, not {activation!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.activation = activation
         fan_in = in_channels * kernel_size * kernel_size
         shape = (out_channels, in_channels, kernel_size, kernel_size)
         self.weight = Parameter(backend.asarray(_uniform(rng, shape, fan_in, dtype)))
@@ -96,18 +112,23 @@ class Conv2d(Module):
 
     def forward(self, x):
         self.x = x
-        self.feature_map = self.be.conv2d_forward(x, self.weight.value, self.bias.value, self.stride, self.padding)
+        self.feature_map = self.be.conv2d_forward(
+            x, self.weight.value, self.bias.value, self.stride, self.padding, relu=self.activation == "relu"
+        )
         return self.feature_map
 
     def backward(self, dy):
         dx, self.weight.grad, self.bias.grad = self.be.conv2d_backward(
-            self.x, self.weight.value, dy, self.stride, self.padding
+            self.x, self.weight.value, dy, self.stride, self.padding,
+            relu_output=self.feature_map if self.activation == "relu" else None,
+            input_grad=self.needs_input_grad,
         )
         return dx
 
     def describe(self) -> str:
         k = self.kernel_size
-        return f"Conv2d({self.in_channels}→{self.out_channels}, {k}×{k}, stride {self.stride}, pad {self.padding})"
+        text = f"Conv2d({self.in_channels}→{self.out_channels}, {k}×{k}, stride {self.stride}, pad {self.padding})"
+        return text + (" + ReLU" if self.activation == "relu" else "")
 
 
 class MaxPool2d(Module):
@@ -227,6 +248,8 @@ class Sequential(Module):
     def backward(self, dy):
         for layer in reversed(self.layers):
             dy = layer.backward(dy)
+            if dy is None:  # the layers before need no gradient (see Module.needs_input_grad)
+                return None
         return dy
 
 
@@ -251,7 +274,10 @@ class PatchEmbed(Module):
 
     def backward(self, dy):
         dembedded, self.cls.grad, self.positions.grad = self.be.add_tokens_backward(dy)
+        self.projection.needs_input_grad = self.needs_input_grad
         dpatches = self.projection.backward(dembedded)
+        if dpatches is None:
+            return None
         return self.be.patchify_backward(dpatches, self.x_shape, self.patch)
 
     def describe(self) -> str:

@@ -62,6 +62,11 @@ class Model(L.Sequential):
     def __init__(self, backend, config: ModelConfig, layers: list[L.Module]):
         super().__init__(backend, layers)
         self.config = config
+        # nothing learns from the image's own gradient: stop backprop at the first learned layer
+        for layer in layers:
+            layer.needs_input_grad = False
+            if layer.parameters():
+                break
 
     def parameter_count(self) -> int:
         return int(sum(np.prod(p.value.shape) for p in self.parameters()))
@@ -144,8 +149,7 @@ def _cnn(be, config: ModelConfig, rng, dtype) -> list[L.Module]:
     body: list[L.Module] = []
     for out_channels in sizes["channels"]:
         body += [
-            L.Conv2d(be, in_channels, out_channels, kernel, rng, padding=kernel // 2, dtype=dtype),
-            L.ReLU(be),
+            L.Conv2d(be, in_channels, out_channels, kernel, rng, padding=kernel // 2, dtype=dtype, activation="relu"),
             L.MaxPool2d(be, 2),
         ]
         in_channels, height, width = out_channels, height // 2, width // 2

@@ -16,6 +16,10 @@ def cases(be, rng):
         "conv_s1_p1": (L.Conv2d(be, 2, 3, 3, rng, stride=1, padding=1, dtype=F64), rng.standard_normal((2, 2, 5, 6))),
         "conv_s2_p0": (L.Conv2d(be, 1, 2, 3, rng, stride=2, padding=0, dtype=F64), rng.standard_normal((1, 1, 7, 7))),
         "conv_s2_p2": (L.Conv2d(be, 3, 2, 5, rng, stride=2, padding=2, dtype=F64), rng.standard_normal((2, 3, 6, 5))),
+        "conv_relu": (
+            L.Conv2d(be, 2, 3, 3, rng, padding=1, dtype=F64, activation="relu"),
+            rng.standard_normal((2, 2, 5, 5)),
+        ),
         "maxpool": (L.MaxPool2d(be, 2), rng.standard_normal((2, 3, 5, 6))),
         "relu": (L.ReLU(be), rng.standard_normal((3, 7))),
         "sigmoid": (L.Sigmoid(be), 4 * rng.standard_normal((3, 7))),
@@ -40,6 +44,7 @@ def cases(be, rng):
         "conv_s1_p1",
         "conv_s2_p0",
         "conv_s2_p2",
+        "conv_relu",
         "maxpool",
         "relu",
         "sigmoid",

@@ -49,18 +49,18 @@ class ReferenceBackend:
         y = self.matmul(x.reshape(-1, x.shape[-1]), weight.T).reshape(*x.shape[:-1], -1)
         return y if bias is None else y + bias
 
-    def linear_backward(self, x: Array, weight: Array, dy: Array, has_bias: bool = True):
-        """dx = dy W, dW = dyᵀ x, db = Σ dy (over every row)."""
+    def linear_backward(self, x: Array, weight: Array, dy: Array, has_bias: bool = True, input_grad: bool = True):
+        """dx = dy W, dW = dyᵀ x, db = Σ dy (over every row). dx is None when not input_grad."""
         x2 = x.reshape(-1, x.shape[-1])
         dy2 = dy.reshape(-1, dy.shape[-1])
-        dx = self.matmul(dy2, weight).reshape(x.shape)
+        dx = self.matmul(dy2, weight).reshape(x.shape) if input_grad else None
         dweight = self.matmul(dy2.T, x2)
         dbias = dy2.sum(axis=0) if has_bias else None
         return dx, dweight, dbias
 
     # ------------------------------------------------------------------ convolution
-    def conv2d_forward(self, x: Array, w: Array, b: Array, stride: int = 1, padding: int = 0):
-        """Y[n,co,h,w] = b[co] + Σ_ci Σ_m Σ_n K[co,ci,m,n] · X[n,ci,h·s+m,w·s+n].
+    def conv2d_forward(self, x: Array, w: Array, b: Array, stride: int = 1, padding: int = 0, relu: bool = False):
+        """Y[n,co,h,w] = b[co] + Σ_ci Σ_m Σ_n K[co,ci,m,n] · X[n,ci,h·s+m,w·s+n], then ReLU if asked.
 
         The double sum over kernel offsets (m, n) is the loop; the sum over input channels is one
         matrix product per offset, on the whole batch at once.
@@ -76,10 +76,18 @@ class ReferenceBackend:
                 window = xp[:, :, m : m + stride * h_out : stride, k : k + stride * w_out : stride]
                 # (N,Ci,Ho,Wo) · (Co,Ci) summed over Ci -> (N,Ho,Wo,Co)
                 y += np.tensordot(window, w[:, :, m, k], axes=([1], [1]))
-        return np.ascontiguousarray(y.transpose(0, 3, 1, 2)) + b[None, :, None, None]
+        y = np.ascontiguousarray(y.transpose(0, 3, 1, 2)) + b[None, :, None, None]
+        return np.maximum(y, 0) if relu else y
 
-    def conv2d_backward(self, x: Array, w: Array, dy: Array, stride: int = 1, padding: int = 0):
-        """Gradients of the convolution: (dx, dw, db), each the same shape as x, w and b."""
+    def conv2d_backward(self, x: Array, w: Array, dy: Array, stride: int = 1, padding: int = 0,
+                        relu_output: Array | None = None, input_grad: bool = True):
+        """Gradients of the convolution: (dx, dw, db), each the same shape as x, w and b.
+
+        relu_output: the forward output when ReLU was fused in; the gradient passes where it is > 0.
+        input_grad: False skips dx (None), for the first layer, whose input is the image.
+        """
+        if relu_output is not None:
+            dy = dy * (relu_output > 0)
         c_out, c_in, kh, kw = w.shape
         h_out, w_out = dy.shape[2], dy.shape[3]
         xp = _pad(x, padding)
@@ -93,8 +101,11 @@ class ReferenceBackend:
                 # dK[co,ci,m,k] = Σ_n,h,w dY[n,co,h,w] · X[n,ci,h·s+m,w·s+k]
                 dw[:, :, m, k] = np.tensordot(dy, window, axes=([0, 2, 3], [0, 2, 3]))
                 # dX[n,ci,h·s+m,w·s+k] += Σ_co dY[n,co,h,w] · K[co,ci,m,k]
-                dxp[:, :, rows, cols] += np.tensordot(dy, w[:, :, m, k], axes=([1], [0])).transpose(0, 3, 1, 2)
+                if input_grad:
+                    dxp[:, :, rows, cols] += np.tensordot(dy, w[:, :, m, k], axes=([1], [0])).transpose(0, 3, 1, 2)
         db = dy.sum(axis=(0, 2, 3))
+        if not input_grad:
+            return None, dw, db
         dx = dxp[:, :, padding : padding + x.shape[2], padding : padding + x.shape[3]]
         return np.ascontiguousarray(dx), dw, db
 

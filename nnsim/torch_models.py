@@ -1,4 +1,4 @@
-"""The same three networks in PyTorch, for speed and accuracy comparisons (extra `torch`).
+"""The same three networks in PyTorch, for `nnsim bench --compare torch` (extra `torch`).
 
 Architectures match nnsim.engine.models exactly (GELU in its tanh form, pre-LN blocks, CLS token,
 learned positions, final LayerNorm), so that a step does the same arithmetic in both.

@@ -1,0 +1,878 @@
+"""The CPU backend: Numba-compiled kernels, parallel over the cores, for float32 training.
+
+Most of the arithmetic of our networks is one operation: a matrix product. Here it is one kernel,
+``_gemm_nt``, C = A·Bᵀ with both operands contiguous along the summed axis, computed 4×4 outputs
+at a time so that each loaded number is used four times; LLVM turns its inner loop into SIMD
+instructions. Linear layers, convolutions (through im2col) and batched matmuls all call it.
+Attention, layer norm, GELU, max-pool and the optimizer updates have fused kernels of their own.
+
+Every kernel is proven equal to the reference backend by tests/engine/test_cpu_backend.py.
+Numba is imported when this backend is first asked for, never at app start.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+
+import numpy as np
+
+from nnsim.engine.backends.reference import ReferenceBackend
+
+import numba
+from numba import njit, prange
+
+F32 = np.float32
+_JIT = {"cache": True, "nogil": True, "fastmath": True}
+_BIAS_NONE, _BIAS_ROWS, _BIAS_COLS = 0, 1, 2
+
+
+# ----------------------------------------------------------------------------------- matmul
+@njit(**_JIT)
+def _gemm_rows(a, b, c, i0, rows, accumulate):
+    """Rows i0 … i0+rows of c = a·bᵀ (or c += a·bᵀ) for 2-D a (M,K), b (N,K), c (M,N).
+
+    Four rows and four columns at a time: sixteen running sums stay in registers while k runs
+    over both operands' contiguous rows, which LLVM turns into SIMD multiply-adds.
+    """
+    n_size = b.shape[0]
+    k_size = a.shape[1]
+    j0 = 0
+    if rows == 4:
+        while j0 + 4 <= n_size:
+            if accumulate:
+                    c00 = c[i0, j0]
+                    c01 = c[i0, j0 + 1]
+                    c02 = c[i0, j0 + 2]
+                    c03 = c[i0, j0 + 3]
+                    c10 = c[i0 + 1, j0]
+                    c11 = c[i0 + 1, j0 + 1]
+                    c12 = c[i0 + 1, j0 + 2]
+                    c13 = c[i0 + 1, j0 + 3]
+                    c20 = c[i0 + 2, j0]
+                    c21 = c[i0 + 2, j0 + 1]
+                    c22 = c[i0 + 2, j0 + 2]
+                    c23 = c[i0 + 2, j0 + 3]
+                    c30 = c[i0 + 3, j0]
+                    c31 = c[i0 + 3, j0 + 1]
+                    c32 = c[i0 + 3, j0 + 2]
+                    c33 = c[i0 + 3, j0 + 3]
+            else:
+                c00 = c01 = c02 = c03 = F32(0.0)
+                c10 = c11 = c12 = c13 = F32(0.0)
+                c20 = c21 = c22 = c23 = F32(0.0)
+                c30 = c31 = c32 = c33 = F32(0.0)
+            for k in range(k_size):
+                a0 = a[i0, k]
+                a1 = a[i0 + 1, k]
+                a2 = a[i0 + 2, k]
+                a3 = a[i0 + 3, k]
+                b0 = b[j0, k]
+                b1 = b[j0 + 1, k]
+                b2 = b[j0 + 2, k]
+                b3 = b[j0 + 3, k]
+                c00 += a0 * b0
+                c01 += a0 * b1
+                c02 += a0 * b2
+                c03 += a0 * b3
+                c10 += a1 * b0
+                c11 += a1 * b1
+                c12 += a1 * b2
+                c13 += a1 * b3
+                c20 += a2 * b0
+                c21 += a2 * b1
+                c22 += a2 * b2
+                c23 += a2 * b3
+                c30 += a3 * b0
+                c31 += a3 * b1
+                c32 += a3 * b2
+                c33 += a3 * b3
+            c[i0, j0] = c00
+            c[i0, j0 + 1] = c01
+            c[i0, j0 + 2] = c02
+            c[i0, j0 + 3] = c03
+            c[i0 + 1, j0] = c10
+            c[i0 + 1, j0 + 1] = c11
+            c[i0 + 1, j0 + 2] = c12
+            c[i0 + 1, j0 + 3] = c13
+            c[i0 + 2, j0] = c20
+            c[i0 + 2, j0 + 1] = c21
+            c[i0 + 2, j0 + 2] = c22
+            c[i0 + 2, j0 + 3] = c23
+            c[i0 + 3, j0] = c30
+            c[i0 + 3, j0 + 1] = c31
+            c[i0 + 3, j0 + 2] = c32
+            c[i0 + 3, j0 + 3] = c33
+            j0 += 4
+    # the edges: fewer than four rows or columns left, one dot product at a time
+    for i in range(i0, i0 + rows):
+        for j in range(j0 if rows == 4 else 0, n_size):
+            total = c[i, j] if accumulate else F32(0.0)
+            for k in range(k_size):
+                total += a[i, k] * b[j, k]
+            c[i, j] = total
+
+
+@njit(**_JIT)
+def _bias_relu(c, bias, bias_mode, relu):
+    """The epilogue of a product: add a bias per row or per column, then ReLU, in place."""
+    rows, cols = c.shape
+    for i in range(rows):
+        for j in range(cols):
+            value = c[i, j]
+            if bias_mode == _BIAS_ROWS:
+                value += bias[i]
+            elif bias_mode == _BIAS_COLS:
+                value += bias[j]
+            if relu and value < 0:
+                value = F32(0.0)
+            c[i, j] = value
+
+
+@njit(parallel=True, **_JIT)
+def _gemm_nt(a, b, c, bias, bias_mode, relu):
+    """c[z] = a[z] · b[z]ᵀ (+ bias, then ReLU) for a (Za,M,K), b (Zb,N,K), c (Z,M,N); Za, Zb ∈ {1, Z}.
+
+    bias_mode: 0 none, 1 one bias per row m, 2 one bias per column n.
+    """
+    z_count, m_size, _ = c.shape
+    row_blocks = (m_size + 3) // 4
+    for task in prange(z_count * row_blocks):
+        z = task // row_blocks
+        i0 = (task % row_blocks) * 4
+        rows = min(4, m_size - i0)
+        cz = c[z]
+        _gemm_rows(a[z if a.shape[0] > 1 else 0], b[z if b.shape[0] > 1 else 0], cz, i0, rows, False)
+        if bias_mode != _BIAS_NONE or relu:
+            _bias_relu(cz[i0 : i0 + rows], bias[i0 : i0 + rows] if bias_mode == _BIAS_ROWS else bias,
+                       bias_mode, relu)
+
+
+_NO_BIAS = np.zeros(1, dtype=F32)
+
+
+def gemm_nt(a: np.ndarray, b: np.ndarray, bias=None, bias_mode: int = _BIAS_NONE, relu: bool = False):
+    """A·Bᵀ for 2-D (M,K)·(N,K) or 3-D (Z,M,K)·(Z,N,K) float32 arrays (either side may have Z = 1)."""
+    squeeze = a.ndim == 2 and b.ndim == 2
+    a3 = a.reshape(1, *a.shape) if a.ndim == 2 else a
+    b3 = b.reshape(1, *b.shape) if b.ndim == 2 else b
+    a3 = np.ascontiguousarray(a3, dtype=F32)
+    b3 = np.ascontiguousarray(b3, dtype=F32)
+    z = max(a3.shape[0], b3.shape[0])
+    c = np.empty((z, a3.shape[1], b3.shape[1]), dtype=F32)
+    _gemm_nt(a3, b3, c, _NO_BIAS if bias is None else np.ascontiguousarray(bias, dtype=F32), bias_mode, relu)
+    return c[0] if squeeze else c
+
+
+_TILE = 32
+
+
+@njit(**_JIT)
+def _transpose_rows(src, dst, r0, r1):
+    """dst[:, r0:r1] = src[r0:r1]ᵀ for 2-D arrays, in 32×32 tiles so that reads and writes stay in cache."""
+    cols = src.shape[1]
+    for c0 in range(0, cols, _TILE):
+        c1 = min(c0 + _TILE, cols)
+        for c in range(c0, c1):
+            for r in range(r0, r1):
+                dst[c, r] = src[r, c]
+
+
+@njit(parallel=True, **_JIT)
+def _transpose(src, dst):
+    """dst[z] = src[z]ᵀ, blocks of 32 rows in parallel."""
+    z_count, rows, _ = src.shape
+    row_tiles = (rows + _TILE - 1) // _TILE
+    for task in prange(z_count * row_tiles):
+        z = task // row_tiles
+        r0 = (task % row_tiles) * _TILE
+        _transpose_rows(src[z], dst[z], r0, min(r0 + _TILE, rows))
+
+
+def _t(x: np.ndarray) -> np.ndarray:
+    """The transpose of the last two axes, made contiguous."""
+    src = np.ascontiguousarray(x, dtype=F32)
+    src3 = src.reshape(-1, src.shape[-2], src.shape[-1])
+    dst = np.empty((src3.shape[0], src3.shape[2], src3.shape[1]), dtype=F32)
+    _transpose(src3, dst)
+    return dst.reshape(*x.shape[:-2], x.shape[-1], x.shape[-2])
+
+
+# ----------------------------------------------------------------------------------- convolution
+# A convolution is a matrix product once the input is unrolled: row p of `cols` holds the pixels
+# under the kernel when it sits at output position p (im2col). Unrolling a whole batch writes
+# megabytes, so these kernels work one sample at a time in small scratch buffers that stay in
+# cache; each of a fixed number of chunks of the batch has its own. Each sample is first copied
+# into a zero-bordered buffer, so that unrolling needs no bounds checks.
+#
+# When the summed axis is tiny (the first layer: 1 channel × 3 × 3 = 9), dot products are too
+# short to pay; `_conv_direct_sample` instead adds each kernel tap times a shifted row of the
+# padded image onto the output, long contiguous runs that vectorise well.
+DIRECT_BELOW = 32  # Ci·kh·kw under which the direct kernel wins (measured by `nnsim bench`)
+
+
+@njit(**_JIT)
+def _pad_sample(x, padding, xp):
+    """xp = x with a border of `padding` zeros; x (C, H, W), xp (C, H+2p, W+2p)."""
+    channels, height, width = x.shape
+    xp[:] = F32(0.0)
+    for c in range(channels):
+        for h in range(height):
+            for w in range(width):
+                xp[c, h + padding, w + padding] = x[c, h, w]
+
+
+@njit(**_JIT)
+def _pad_sample_hwc(x, padding, xph):
+    """xph = x with a border of `padding` zeros, channels last: x (C, H, W), xph (H+2p, W+2p, C)."""
+    channels, height, width = x.shape
+    xph[:] = F32(0.0)
+    for c in range(channels):
+        for h in range(height):
+            for w in range(width):
+                xph[h + padding, w + padding, c] = x[c, h, w]
+
+
+@njit(**_JIT)
+def _im2col_hwc(xph, kh, kw, stride, h_out, w_out, cols):
+    """cols[p, (m,k,ci)] = Xp[h·s+m, w·s+k, ci] for p = h·w_out + w.
+
+    Channels last, the kw·C numbers under one kernel row are one contiguous run: a plain copy.
+    """
+    channels = xph.shape[2]
+    run = kw * channels
+    rows = xph.reshape(xph.shape[0], -1)
+    for h in range(h_out):
+        for w in range(w_out):
+            p = h * w_out + w
+            start = w * stride * channels
+            for m in range(kh):
+                source = rows[h * stride + m]
+                for i in range(run):
+                    cols[p, m * run + i] = source[start + i]
+
+
+@njit(**_JIT)
+def _conv_direct_sample(xp, w, wide):
+    """Stride-1 convolution as shifted rows: wide[co, h·Wp + w] = Σ W[co,ci,m,k] · Xp[ci, h+m, w+k].
+
+    Rows are Wp (the padded width) long, so every tap reads one contiguous run of the flattened
+    padded image; the last kw−1 columns of each output row are junk and are dropped by the caller.
+    """
+    c_out, c_in, kh, kw = w.shape
+    width = xp.shape[2]
+    flat = xp.reshape(c_in, -1)
+    length = wide.shape[1]
+    for co in range(c_out):
+        out = wide[co]
+        out[:] = F32(0.0)
+        for ci in range(c_in):
+            for m in range(kh):
+                for k in range(kw):
+                    weight = w[co, ci, m, k]
+                    source = flat[ci, m * width + k : m * width + k + length]
+                    for q in range(length):
+                        out[q] += weight * source[q]
+
+
+@njit(parallel=True, **_JIT)
+def _conv_forward(x, w, w_hwc, bias, stride, padding, relu, direct, y, xp, cols, wide):
+    """y[n] = ReLU?(W ∗ x[n] + b) for every sample; x (N,Ci,H,W), w (Co,Ci,kh,kw), y (N,Co,Ho,Wo).
+
+    w_hwc is w with its axes in the im2col order: (Co, kh·kw·Ci).
+    """
+    n_size = x.shape[0]
+    c_out, c_in, kh, kw = w.shape
+    h_out, w_out = y.shape[2], y.shape[3]
+    chunks = xp.shape[0]
+    for chunk in prange(chunks):
+        for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
+            yn = y[n].reshape(c_out, h_out * w_out)
+            if direct:
+                _pad_sample(x[n], padding, xp[chunk])
+                _conv_direct_sample(xp[chunk], w, wide[chunk])
+                width = xp.shape[3]
+                for co in range(c_out):
+                    for h in range(h_out):
+                        for col in range(w_out):
+                            yn[co, h * w_out + col] = wide[chunk, co, h * width + col]
+            else:
+                _pad_sample_hwc(x[n], padding, xp[chunk])
+                _im2col_hwc(xp[chunk], kh, kw, stride, h_out, w_out, cols[chunk])
+                for i0 in range(0, c_out, 4):
+                    _gemm_rows(w_hwc, cols[chunk], yn, i0, min(4, c_out - i0), False)
+            _bias_relu(yn, bias, _BIAS_ROWS, relu)
+
+
+@njit(parallel=True, **_JIT)
+def _conv_weight_grad(x, g, kh, kw, stride, padding, dw_parts, db_parts, xp, cols, cols_t):
+    """dW[co, (m,k,ci)] = Σ_{n,p} g[n,co,p] · cols[n,p,(m,k,ci)] and db[co] = Σ g, summed per chunk."""
+    n_size = x.shape[0]
+    c_out, h_out, w_out = g.shape[1], g.shape[2], g.shape[3]
+    chunks = xp.shape[0]
+    for chunk in prange(chunks):
+        dw = dw_parts[chunk]
+        dw[:] = F32(0.0)
+        for co in range(c_out):
+            db_parts[chunk, co] = F32(0.0)
+        for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
+            gn = g[n].reshape(c_out, h_out * w_out)
+            for co in range(c_out):
+                total = F32(0.0)
+                for p in range(h_out * w_out):
+                    total += gn[co, p]
+                db_parts[chunk, co] += total
+            _pad_sample_hwc(x[n], padding, xp[chunk])
+            _im2col_hwc(xp[chunk], kh, kw, stride, h_out, w_out, cols[chunk])
+            _transpose_rows(cols[chunk], cols_t[chunk], 0, h_out * w_out)
+            for i0 in range(0, c_out, 4):
+                _gemm_rows(gn, cols_t[chunk], dw, i0, min(4, c_out - i0), True)
+
+
+@njit(**_JIT)
+def _col2im_sample(dcols, kh, kw, stride, padding, h_out, w_out, dx):
+    """Adds each unrolled gradient back onto the input pixel it was copied from."""
+    c_in, height, width = dx.shape
+    dx[:] = F32(0.0)
+    for h in range(h_out):
+        for w in range(w_out):
+            p = h * w_out + w
+            col = 0
+            for ci in range(c_in):
+                for m in range(kh):
+                    row = h * stride + m - padding
+                    for k in range(kw):
+                        column = w * stride + k - padding
+                        if 0 <= row < height and 0 <= column < width:
+                            dx[ci, row, column] += dcols[p, col]
+                        col += 1
+
+
+@njit(parallel=True, **_JIT)
+def _conv_input_grad_strided(g, w2t, kh, kw, stride, padding, dx, g_t, dcols):
+    """dx for any stride: dcols[p, col] = Σ_co g[co, p] · W[co, col], then back onto the pixels."""
+    n_size = g.shape[0]
+    c_out, h_out, w_out = g.shape[1], g.shape[2], g.shape[3]
+    plane = h_out * w_out
+    chunks = g_t.shape[0]
+    for chunk in prange(chunks):
+        for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
+            gn = g[n].reshape(c_out, plane)
+            for co in range(c_out):
+                for p in range(plane):
+                    g_t[chunk, p, co] = gn[co, p]
+            for i0 in range(0, plane, 4):
+                _gemm_rows(g_t[chunk], w2t, dcols[chunk], i0, min(4, plane - i0), False)
+            _col2im_sample(dcols[chunk], kh, kw, stride, padding, h_out, w_out, dx[n])
+
+
+@njit(parallel=True, **_JIT)
+def _relu_mask(dy, y, out):
+    """out = dy where y > 0, else 0: the gradient through a fused ReLU."""
+    flat_dy, flat_y, flat_out = dy.reshape(-1), y.reshape(-1), out.reshape(-1)
+    for i in prange(flat_out.size):
+        flat_out[i] = flat_dy[i] if flat_y[i] > 0 else F32(0.0)
+
+
+def _weights_hwc(w: np.ndarray) -> np.ndarray:
+    """(Co, Ci, kh, kw) -> (Co, kh·kw·Ci): the weights in the order _im2col_hwc unrolls pixels."""
+    return np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(w.shape[0], -1)
+
+
+def _chunks(batch: int) -> int:
+    """How many pieces a batch is cut into: fixed by the batch and thread count, so results repeat."""
+    return max(1, min(batch, numba.get_num_threads()))
+
+
+# ----------------------------------------------------------------------------------- pooling
+@njit(parallel=True, **_JIT)
+def _maxpool_forward(x, size, y, argmax):
+    n_size, channels, h_out, w_out = y.shape
+    for task in prange(n_size * channels):
+        n = task // channels
+        c = task % channels
+        for h in range(h_out):
+            for w in range(w_out):
+                best = x[n, c, h * size, w * size]
+                best_index = 0
+                for m in range(size):
+                    for k in range(size):
+                        value = x[n, c, h * size + m, w * size + k]
+                        if value > best:
+                            best = value
+                            best_index = m * size + k
+                y[n, c, h, w] = best
+                argmax[n, c, h, w] = best_index
+
+
+@njit(parallel=True, **_JIT)
+def _maxpool_backward(dy, argmax, size, dx):
+    n_size, channels, h_out, w_out = dy.shape
+    for task in prange(n_size * channels):
+        n = task // channels
+        c = task % channels
+        dx[n, c] = F32(0.0)
+        for h in range(h_out):
+            for w in range(w_out):
+                index = argmax[n, c, h, w]
+                dx[n, c, h * size + index // size, w * size + index % size] = dy[n, c, h, w]
+
+
+# ----------------------------------------------------------------------------------- elementwise
+_GELU_C = F32(math.sqrt(2.0 / math.pi))
+_GELU_K = F32(0.044715)
+
+
+def _gelu_inner(z: np.ndarray) -> np.ndarray:
+    """tanh(√(2/π)(z + 0.044715 z³)), in place on one temporary; NumPy's float32 tanh is SIMD."""
+    t = z * z
+    t *= _GELU_K
+    t += F32(1.0)
+    t *= z
+    t *= _GELU_C
+    return np.tanh(t, out=t)
+
+
+@njit(parallel=True, **_JIT)
+def _gelu_from_tanh(z, t, y):
+    for i in prange(z.size):
+        y[i] = F32(0.5) * z[i] * (F32(1.0) + t[i])
+
+
+@njit(parallel=True, **_JIT)
+def _gelu_backward_from_tanh(z, t, dy, dz):
+    for i in prange(z.size):
+        v = z[i]
+        ti = t[i]
+        slope = F32(0.5) * (F32(1.0) + ti) + F32(0.5) * v * (F32(1.0) - ti * ti) * _GELU_C * (
+            F32(1.0) + F32(3.0) * _GELU_K * v * v
+        )
+        dz[i] = dy[i] * slope
+
+
+@njit(parallel=True, **_JIT)
+def _relu_backward(z, dy, dz):
+    for i in prange(z.size):
+        dz[i] = dy[i] if z[i] > 0 else F32(0.0)
+
+
+# ----------------------------------------------------------------------------------- layer norm
+@njit(parallel=True, **_JIT)
+def _layernorm_forward(x, gamma, beta, eps, y, xhat, rstd):
+    rows, features = x.shape
+    for r in prange(rows):
+        mean = F32(0.0)
+        for f in range(features):
+            mean += x[r, f]
+        mean /= features
+        var = F32(0.0)
+        for f in range(features):
+            d = x[r, f] - mean
+            var += d * d
+        var /= features
+        inv = F32(1.0) / math.sqrt(var + eps)
+        rstd[r, 0] = inv
+        for f in range(features):
+            normed = (x[r, f] - mean) * inv
+            xhat[r, f] = normed
+            y[r, f] = normed * gamma[f] + beta[f]
+
+
+@njit(parallel=True, **_JIT)
+def _layernorm_backward(dy, xhat, rstd, gamma, dx):
+    rows, features = dy.shape
+    for r in prange(rows):
+        mean_d = F32(0.0)
+        mean_dx = F32(0.0)
+        for f in range(features):
+            d = dy[r, f] * gamma[f]
+            mean_d += d
+            mean_dx += d * xhat[r, f]
+        mean_d /= features
+        mean_dx /= features
+        for f in range(features):
+            dx[r, f] = rstd[r, 0] * (dy[r, f] * gamma[f] - mean_d - xhat[r, f] * mean_dx)
+
+
+# ----------------------------------------------------------------------------------- attention
+@njit(parallel=True, **_JIT)
+def _attention_forward(q, k, v, scale, out, probs):
+    """Per (sample, head): P = softmax(Q Kᵀ · scale), out = P V."""
+    n_size, heads, tokens, d = q.shape
+    for task in prange(n_size * heads):
+        n = task // heads
+        h = task % heads
+        for i in range(tokens):
+            top = F32(-np.inf)
+            for j in range(tokens):
+                s = F32(0.0)
+                for e in range(d):
+                    s += q[n, h, i, e] * k[n, h, j, e]
+                s *= scale
+                probs[n, h, i, j] = s
+                if s > top:
+                    top = s
+            total = F32(0.0)
+            for j in range(tokens):
+                p = math.exp(probs[n, h, i, j] - top)
+                probs[n, h, i, j] = p
+                total += p
+            inv = F32(1.0) / total
+            for e in range(d):
+                out[n, h, i, e] = F32(0.0)
+            for j in range(tokens):
+                p = probs[n, h, i, j] * inv
+                probs[n, h, i, j] = p
+                for e in range(d):
+                    out[n, h, i, e] += p * v[n, h, j, e]
+
+
+@njit(parallel=True, **_JIT)
+def _attention_backward(q, k, v, probs, dout, scale, dq, dk, dv):
+    n_size, heads, tokens, d = q.shape
+    for task in prange(n_size * heads):
+        n = task // heads
+        h = task % heads
+        dp = np.empty(tokens, dtype=np.float32)
+        for j in range(tokens):
+            for e in range(d):
+                dv[n, h, j, e] = F32(0.0)
+                dk[n, h, j, e] = F32(0.0)
+        for i in range(tokens):
+            for e in range(d):
+                dq[n, h, i, e] = F32(0.0)
+            # dP_ij = dout_i · v_j ; dS_ij = P_ij (dP_ij − Σ_j dP_ij P_ij)
+            weighted = F32(0.0)
+            for j in range(tokens):
+                s = F32(0.0)
+                for e in range(d):
+                    s += dout[n, h, i, e] * v[n, h, j, e]
+                dp[j] = s
+                weighted += s * probs[n, h, i, j]
+            for j in range(tokens):
+                p = probs[n, h, i, j]
+                ds = p * (dp[j] - weighted) * scale
+                for e in range(d):
+                    dv[n, h, j, e] += p * dout[n, h, i, e]
+                    dq[n, h, i, e] += ds * k[n, h, j, e]
+                    dk[n, h, j, e] += ds * q[n, h, i, e]
+
+
+@njit(parallel=True, **_JIT)
+def _split_heads(qkv, heads, q, k, v):
+    """(N, T, 3·D) -> q, k, v (N, heads, T, D/heads); backward=True runs it the other way."""
+    n_size, tokens, _ = qkv.shape
+    d_head = q.shape[3]
+    dim = heads * d_head
+    for task in prange(n_size * heads):
+        n = task // heads
+        h = task % heads
+        for t in range(tokens):
+            for e in range(d_head):
+                q[n, h, t, e] = qkv[n, t, h * d_head + e]
+                k[n, h, t, e] = qkv[n, t, dim + h * d_head + e]
+                v[n, h, t, e] = qkv[n, t, 2 * dim + h * d_head + e]
+
+
+@njit(parallel=True, **_JIT)
+def _join_heads(dq, dk, dv, dqkv):
+    n_size, heads, tokens, d_head = dq.shape
+    dim = heads * d_head
+    for n in prange(n_size):
+        for t in range(tokens):
+            for h in range(heads):
+                for e in range(d_head):
+                    dqkv[n, t, h * d_head + e] = dq[n, h, t, e]
+                    dqkv[n, t, dim + h * d_head + e] = dk[n, h, t, e]
+                    dqkv[n, t, 2 * dim + h * d_head + e] = dv[n, h, t, e]
+
+
+@njit(parallel=True, **_JIT)
+def _merge_heads(x, out):
+    """(N, heads, T, d) -> (N, T, heads·d)."""
+    n_size, heads, tokens, d_head = x.shape
+    for n in prange(n_size):
+        for t in range(tokens):
+            for h in range(heads):
+                for e in range(d_head):
+                    out[n, t, h * d_head + e] = x[n, h, t, e]
+
+
+@njit(parallel=True, **_JIT)
+def _unmerge_heads(dy, heads, out):
+    n_size, tokens, dim = dy.shape
+    d_head = dim // heads
+    for task in prange(n_size * heads):
+        n = task // heads
+        h = task % heads
+        for t in range(tokens):
+            for e in range(d_head):
+                out[n, h, t, e] = dy[n, t, h * d_head + e]
+
+
+# ----------------------------------------------------------------------------------- optimizers
+@njit(**_JIT)
+def _sgd_update(param, grad, velocity, lr, momentum, weight_decay):
+    for i in range(param.size):
+        g = grad[i] + weight_decay * param[i]
+        if momentum != 0:
+            velocity[i] = momentum * velocity[i] + g
+            g = velocity[i]
+        param[i] -= lr * g
+
+
+@njit(**_JIT)
+def _adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, correction1, correction2):
+    for i in range(param.size):
+        g = grad[i] + weight_decay * param[i]
+        m[i] = beta1 * m[i] + (F32(1.0) - beta1) * g
+        v[i] = beta2 * v[i] + (F32(1.0) - beta2) * g * g
+        param[i] -= lr * (m[i] / correction1) / (math.sqrt(v[i] / correction2) + eps)
+
+
+# ----------------------------------------------------------------------------------- the backend
+def _keep_freed_memory() -> None:
+    """Ask glibc to keep freed blocks of up to 32 MB for reuse instead of unmapping them.
+
+    A training step allocates the same few multi-megabyte arrays every time. By default glibc
+    maps each one fresh from the kernel and unmaps it when freed, so every step pays a page fault
+    per 4 KB on first touch: here that was a third of a CNN step. Reusing the heap removes it (the
+    process keeps its peak memory, as every training framework's own allocator does).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 512 << 20)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+class CpuBackend(ReferenceBackend):
+    """Numba kernels for the heavy ops; the light ones are inherited from the reference."""
+
+    name = "cpu"
+
+    def __init__(self):
+        _keep_freed_memory()
+
+    def warm_up(self, report=None) -> None:
+        """Compile every kernel (or load it from Numba's cache) by running it once on tiny arrays.
+
+        report(name, done, total) is called before each kernel, for a progress display: the first
+        run on a machine compiles for a minute or so, later runs load in well under a second.
+        """
+        steps = self._warm_up_steps()
+        for done, (name, run) in enumerate(steps):
+            if report:
+                report(name, done, len(steps))
+            run()
+        if report:
+            report("ready", len(steps), len(steps))
+
+    def _warm_up_steps(self):
+        rng = np.random.default_rng(0)
+
+        def r(*shape):
+            return rng.standard_normal(shape).astype(F32)
+
+        x, w, b = r(2, 2, 6, 6), r(3, 2, 3, 3), r(3)
+        q = r(2, 2, 5, 4)
+        y = r(2, 3, 6, 6)
+        return [
+            ("matrix product", lambda: self.matmul(r(5, 6), r(6, 7))),
+            ("transpose", lambda: _t(r(5, 6))),
+            ("convolution forward", lambda: self.conv2d_forward(x, w, b, 1, 1, relu=True)),
+            ("convolution backward", lambda: self.conv2d_backward(x, w, r(2, 3, 6, 6), 1, 1, relu_output=y)),
+            ("max-pool", lambda: self.maxpool2d_backward(r(2, 3, 3, 3), self.maxpool2d_forward(y, 2)[1], y.shape, 2)),
+            ("activations", lambda: (self.activation_backward("relu", x, x), self.activation_backward("gelu", x, x),
+                                     self.activation_forward("gelu", x))),
+            ("layer norm", lambda: self.layernorm_backward(x, *self.layernorm_forward(x, b[:1] + 1, b[:1])[1:], b[:1])),
+            ("attention", lambda: self.attention_backward(q, q, q, self.attention_forward(q, q, q)[1], q)),
+            ("attention heads", lambda: (self.split_heads(r(2, 5, 12), 2), self.split_heads_backward(q, q, q),
+                                         self.merge_heads(q), self.merge_heads_backward(r(2, 5, 8), 2))),
+            ("optimizers", lambda: (self.sgd_update(r(4), r(4), r(4), 0.1, 0.9, 0.0),
+                                    self.adam_update(r(4), r(4), r(4), np.abs(r(4)), 0.1, 0.9, 0.999, 1e-8, 0.0, 1))),
+        ]
+
+    def asarray(self, array, dtype=None):
+        return np.ascontiguousarray(array, dtype=dtype if dtype is not None else _float32_if_float(array))
+
+    # matmul -----------------------------------------------------------------
+    def matmul(self, a, b):
+        return gemm_nt(a, _t(b))
+
+    def linear_forward(self, x, weight, bias):
+        x2 = x.reshape(-1, x.shape[-1])
+        if bias is None:
+            y = gemm_nt(x2, weight)
+        else:
+            y = gemm_nt(x2, weight, bias, _BIAS_COLS)
+        return y.reshape(*x.shape[:-1], weight.shape[0])
+
+    def linear_backward(self, x, weight, dy, has_bias=True, input_grad=True):
+        x2 = x.reshape(-1, x.shape[-1])
+        dy2 = np.ascontiguousarray(dy.reshape(-1, dy.shape[-1]))
+        dx = gemm_nt(dy2, _t(weight)).reshape(x.shape) if input_grad else None
+        dweight = gemm_nt(_t(dy2), _t(x2))
+        dbias = dy2.sum(axis=0) if has_bias else None
+        return dx, dweight, dbias
+
+    # convolution -------------------------------------------------------------
+    def conv2d_forward(self, x, w, b, stride=1, padding=0, relu=False):
+        n, c_in, height, width = x.shape
+        c_out, _, kh, kw = w.shape
+        h_out = (height + 2 * padding - kh) // stride + 1
+        w_out = (width + 2 * padding - kw) // stride + 1
+        chunks = _chunks(n)
+        padded = (height + 2 * padding, width + 2 * padding)
+        direct = stride == 1 and c_in * kh * kw < DIRECT_BELOW
+        y = np.empty((n, c_out, h_out, w_out), dtype=F32)
+        xp = np.empty((chunks, c_in, *padded) if direct else (chunks, *padded, c_in), dtype=F32)
+        cols = np.empty((chunks, 1, 1) if direct else (chunks, h_out * w_out, c_in * kh * kw), dtype=F32)
+        wide_len = (h_out - 1) * padded[1] + w_out
+        wide = np.empty((chunks, c_out, wide_len) if direct else (chunks, 1, 1), dtype=F32)
+        w = np.ascontiguousarray(w, dtype=F32)
+        _conv_forward(np.ascontiguousarray(x, dtype=F32), w, _weights_hwc(w), np.ascontiguousarray(b, dtype=F32),
+                      stride, padding, relu, direct, y, xp, cols, wide)
+        return y
+
+    def conv2d_backward(self, x, w, dy, stride=1, padding=0, relu_output=None, input_grad=True):
+        n, c_in, height, width = x.shape
+        c_out, _, kh, kw = w.shape
+        h_out, w_out = dy.shape[2], dy.shape[3]
+        chunks = _chunks(n)
+        g = np.ascontiguousarray(dy, dtype=F32)
+        if relu_output is not None:
+            masked = np.empty_like(g)
+            _relu_mask(g, relu_output, masked)
+            g = masked
+        k_size = c_in * kh * kw
+        dw_parts = np.empty((chunks, c_out, k_size), dtype=F32)
+        db_parts = np.empty((chunks, c_out), dtype=F32)
+        xp = np.empty((chunks, height + 2 * padding, width + 2 * padding, c_in), dtype=F32)
+        cols = np.empty((chunks, h_out * w_out, k_size), dtype=F32)
+        cols_t = np.empty((chunks, k_size, h_out * w_out), dtype=F32)
+        _conv_weight_grad(np.ascontiguousarray(x, dtype=F32), g, kh, kw, stride, padding, dw_parts, db_parts, xp,
+                          cols, cols_t)
+        # the columns were in (m, k, ci) order: back to the (ci, m, k) of the weights
+        dw = dw_parts.sum(axis=0).reshape(c_out, kh, kw, c_in).transpose(0, 3, 1, 2)
+        dw, db = np.ascontiguousarray(dw), db_parts.sum(axis=0)
+        if not input_grad:
+            return None, dw, db
+        if stride == 1 and padding <= kh - 1 and kh == kw:
+            # dX is the "full" correlation of dY with the kernel turned 180° and its channels swapped
+            flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+            dx = self.conv2d_forward(g, flipped, np.zeros(c_in, dtype=F32), 1, kh - 1 - padding)
+        else:
+            dx = np.empty(x.shape, dtype=F32)
+            plane = h_out * w_out
+            _conv_input_grad_strided(g, _t(w.reshape(c_out, k_size)), kh, kw, stride, padding, dx,
+                                     np.empty((chunks, plane, c_out), dtype=F32),
+                                     np.empty((chunks, plane, k_size), dtype=F32))
+        return dx, dw, db
+
+    # pooling -----------------------------------------------------------------
+    def maxpool2d_forward(self, x, size):
+        n, c, height, width = x.shape
+        y = np.empty((n, c, height // size, width // size), dtype=F32)
+        argmax = np.empty(y.shape, dtype=np.int8)
+        _maxpool_forward(np.ascontiguousarray(x), size, y, argmax)
+        return y, argmax
+
+    def maxpool2d_backward(self, dy, argmax, x_shape, size):
+        dx = np.empty(x_shape, dtype=F32)
+        _maxpool_backward(np.ascontiguousarray(dy), argmax, size, dx)
+        return dx
+
+    # activations ---------------------------------------------------------------
+    def activation_forward(self, name, z):
+        if name == "gelu":
+            y = np.empty_like(z)
+            _gelu_from_tanh(z.reshape(-1), _gelu_inner(z).reshape(-1), y.reshape(-1))
+            return y
+        return super().activation_forward(name, z)
+
+    def activation_backward(self, name, z, dy):
+        dz = np.empty_like(z)
+        dy_flat = np.ascontiguousarray(dy).reshape(-1)
+        if name == "gelu":
+            _gelu_backward_from_tanh(z.reshape(-1), _gelu_inner(z).reshape(-1), dy_flat, dz.reshape(-1))
+        elif name == "relu":
+            _relu_backward(z.reshape(-1), dy_flat, dz.reshape(-1))
+        else:
+            return super().activation_backward(name, z, dy)
+        return dz
+
+    # layer norm ----------------------------------------------------------------
+    def layernorm_forward(self, x, gamma, beta, eps=1e-5):
+        x2 = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+        y, xhat = np.empty_like(x2), np.empty_like(x2)
+        rstd = np.empty((x2.shape[0], 1), dtype=F32)
+        _layernorm_forward(x2, gamma, beta, F32(eps), y, xhat, rstd)
+        return y.reshape(x.shape), xhat.reshape(x.shape), rstd.reshape(*x.shape[:-1], 1)
+
+    def layernorm_backward(self, dy, xhat, rstd, gamma):
+        features = dy.shape[-1]
+        dy2 = np.ascontiguousarray(dy).reshape(-1, features)
+        dx = np.empty_like(dy2)
+        _layernorm_backward(dy2, xhat.reshape(-1, features), rstd.reshape(-1, 1), gamma, dx)
+        return dx.reshape(dy.shape), (dy2 * xhat.reshape(-1, features)).sum(axis=0), dy2.sum(axis=0)
+
+    # attention -----------------------------------------------------------------
+    def attention_forward(self, q, k, v):
+        n, heads, tokens, d = q.shape
+        out = np.empty_like(q)
+        probs = np.empty((n, heads, tokens, tokens), dtype=F32)
+        _attention_forward(q, k, v, F32(1.0 / math.sqrt(d)), out, probs)
+        return out, probs
+
+    def attention_backward(self, q, k, v, probs, dout):
+        dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+        scale = F32(1.0 / math.sqrt(q.shape[-1]))
+        _attention_backward(q, k, v, probs, np.ascontiguousarray(dout), scale, dq, dk, dv)
+        return dq, dk, dv
+
+    def split_heads(self, qkv, heads):
+        n, tokens, three_d = qkv.shape
+        shape = (n, heads, tokens, three_d // (3 * heads))
+        q, k, v = (np.empty(shape, dtype=F32) for _ in range(3))
+        _split_heads(np.ascontiguousarray(qkv), heads, q, k, v)
+        return q, k, v
+
+    def split_heads_backward(self, dq, dk, dv):
+        n, heads, tokens, d_head = dq.shape
+        dqkv = np.empty((n, tokens, 3 * heads * d_head), dtype=F32)
+        _join_heads(dq, dk, dv, dqkv)
+        return dqkv
+
+    def merge_heads(self, x):
+        n, heads, tokens, d_head = x.shape
+        out = np.empty((n, tokens, heads * d_head), dtype=F32)
+        _merge_heads(np.ascontiguousarray(x), out)
+        return out
+
+    def merge_heads_backward(self, dy, heads):
+        n, tokens, dim = dy.shape
+        out = np.empty((n, heads, tokens, dim // heads), dtype=F32)
+        _unmerge_heads(np.ascontiguousarray(dy), heads, out)
+        return out
+
+    # optimizers ----------------------------------------------------------------
+    def sgd_update(self, param, grad, velocity, lr, momentum, weight_decay):
+        _sgd_update(param.reshape(-1), np.ascontiguousarray(grad).reshape(-1), velocity.reshape(-1), F32(lr),
+                    F32(momentum), F32(weight_decay))
+
+    def adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
+        _adam_update(param.reshape(-1), np.ascontiguousarray(grad).reshape(-1), m.reshape(-1), v.reshape(-1),
+                     F32(lr), F32(beta1), F32(beta2), F32(eps), F32(weight_decay), F32(1 - beta1**step),
+                     F32(1 - beta2**step))
+
+
+def _float32_if_float(array):
+    dtype = getattr(array, "dtype", None)
+    if dtype is not None and np.issubdtype(dtype, np.floating):
+        return F32
+    return None
