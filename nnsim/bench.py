@@ -56,8 +56,9 @@ class StepResult:
         return self.torch_seconds / self.seconds if self.torch_seconds else None
 
 
-def interleaved_medians(functions: dict[str, Callable[[], object]], rounds: int = 7, budget: float = 0.15,
-                        settle: float = 0.2) -> dict:
+def interleaved_medians(
+    functions: dict[str, Callable[[], object]], rounds: int = 7, budget: float = 0.15, settle: float = 0.2
+) -> dict:
     """Median seconds per call of each function, measured round by round in turn.
 
     Each round runs each function enough times to fill about ``budget`` seconds (at least once),
@@ -124,29 +125,62 @@ def kernel_cases(be, ref, rng):
     for n in (128, 256, 512, 1024):
         a, b = r(n, n), r(n, n)
         a_be, b_be = be.asarray(a), be.asarray(b)
-        cases.append((f"matmul {n}", f"{n}×{n}×{n}", 2 * n**3 / 1e9, lambda a=a_be, b=b_be: be.matmul(a, b),
-                      lambda a=a, b=b: a @ b))
+        cases.append(
+            (
+                f"matmul {n}",
+                f"{n}×{n}×{n}",
+                2 * n**3 / 1e9,
+                lambda a=a_be, b=b_be: be.matmul(a, b),
+                lambda a=a, b=b: a @ b,
+            )
+        )
     for label, (c_in, c_out, size) in (("conv1", (1, 16, 28)), ("conv2", (16, 32, 14))):
         x, w, bias = r(64, c_in, size, size), r(c_out, c_in, 3, 3), r(c_out)
         dy = r(64, c_out, size, size)
         flop = 2 * 64 * c_out * size * size * c_in * 9 / 1e9
         xb, wb, bb, dyb = (be.asarray(v) for v in (x, w, bias, dy))
         shape = f"64×{c_in}×{size}×{size} → {c_out}"
-        cases.append((f"{label} forward", shape, flop, lambda x=xb, w=wb, b=bb: be.conv2d_forward(x, w, b, 1, 1, relu=True),
-                      lambda x=x, w=w, b=bias: ref.conv2d_forward(x, w, b, 1, 1, relu=True)))
+        cases.append(
+            (
+                f"{label} forward",
+                shape,
+                flop,
+                lambda x=xb, w=wb, b=bb: be.conv2d_forward(x, w, b, 1, 1, relu=True),
+                lambda x=x, w=w, b=bias: ref.conv2d_forward(x, w, b, 1, 1, relu=True),
+            )
+        )
         yb, y = be.conv2d_forward(xb, wb, bb, 1, 1, relu=True), ref.conv2d_forward(x, w, bias, 1, 1, relu=True)
-        cases.append((f"{label} backward", shape, 2 * flop,
-                      lambda x=xb, w=wb, dy=dyb, y=yb: be.conv2d_backward(x, w, dy, 1, 1, relu_output=y),
-                      lambda x=x, w=w, dy=dy, y=y: ref.conv2d_backward(x, w, dy, 1, 1, relu_output=y)))
+        cases.append(
+            (
+                f"{label} backward",
+                shape,
+                2 * flop,
+                lambda x=xb, w=wb, dy=dyb, y=yb: be.conv2d_backward(x, w, dy, 1, 1, relu_output=y),
+                lambda x=x, w=w, dy=dy, y=y: ref.conv2d_backward(x, w, dy, 1, 1, relu_output=y),
+            )
+        )
     q, k, v = r(64, 4, 17, 16), r(64, 4, 17, 16), r(64, 4, 17, 16)
     flop = 2 * 2 * 64 * 4 * 17 * 17 * 16 / 1e9
     qb, kb, vb = (be.asarray(t) for t in (q, k, v))
-    cases.append(("attention forward", "64×4 heads×17×16", flop, lambda: be.attention_forward(qb, kb, vb),
-                  lambda: ref.attention_forward(q, k, v)))
+    cases.append(
+        (
+            "attention forward",
+            "64×4 heads×17×16",
+            flop,
+            lambda: be.attention_forward(qb, kb, vb),
+            lambda: ref.attention_forward(q, k, v),
+        )
+    )
     probs_b, probs = be.attention_forward(qb, kb, vb)[1], ref.attention_forward(q, k, v)[1]
-    cases.append(("attention backward", "64×4 heads×17×16", 2 * flop,
-                  lambda: be.attention_backward(qb, kb, vb, probs_b, qb),
-                  lambda: ref.attention_backward(q, k, v, probs, q)))
+    cases.append(
+        (
+            "attention backward",
+            "64×4 heads×17×16",
+            2 * flop,
+            lambda: be.attention_backward(qb, kb, vb, probs_b, qb),
+            lambda: ref.attention_backward(q, k, v, probs, q),
+        )
+    )
     return cases
 
 
@@ -247,7 +281,7 @@ def run_bench(backend: str = "cpu", compare: str | None = None, quick: bool = Fa
     steps = []
     threads = _threads()
     for model in ("cnn", "vit"):
-        for batch in ((64,) if quick else (64, 256)):
+        for batch in (64,) if quick else (64, 256):
             report(f"training step: {model} batch {batch}")
             functions = {"nnsim": nnsim_step(be, model, batch)}
             if compare == "torch":
@@ -263,8 +297,15 @@ def run_bench(backend: str = "cpu", compare: str | None = None, quick: bool = Fa
         "machine": f"{platform.machine()}, {_cpu_name()}, {threads} threads",
         "backend": be.name,
         "peak_gflops": peak,
-        "kernels": [{**asdict(k), "gflops": k.gflops, "percent_of_peak": 100 * k.gflops / peak,
-                     "speedup_vs_reference": k.speedup} for k in kernels],
+        "kernels": [
+            {
+                **asdict(k),
+                "gflops": k.gflops,
+                "percent_of_peak": 100 * k.gflops / peak,
+                "speedup_vs_reference": k.speedup,
+            }
+            for k in kernels
+        ],
         "steps": [{**asdict(s), "samples_per_s": s.samples_per_s, "vs_torch": s.vs_torch} for s in steps],
     }
 
@@ -293,18 +334,30 @@ def _cpu_name() -> str:
 
 def markdown(result: dict) -> str:
     """The result as the Markdown tables of docs/benchmarks.md."""
-    lines = [f"{result['date']} · {result['machine']} · backend `{result['backend']}` · measured peak "
-             f"(NumPy float32 matmul 1024²) {result['peak_gflops']:.0f} GFLOP/s", "",
-             "| kernel | shape | median | GFLOP/s | % of peak | × reference |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"{result['date']} · {result['machine']} · backend `{result['backend']}` · measured peak "
+        f"(NumPy float32 matmul 1024²) {result['peak_gflops']:.0f} GFLOP/s",
+        "",
+        "| kernel | shape | median | GFLOP/s | % of peak | × reference |",
+        "|---|---|---|---|---|---|",
+    ]
     for k in result["kernels"]:
-        lines.append(f"| {k['kernel']} | {k['shape']} | {_ms(k['seconds'])} | {k['gflops']:.1f} | "
-                     f"{k['percent_of_peak']:.0f} % | {k['speedup_vs_reference']:.2f} |")
-    lines += ["", "| training step | batch | median | samples/s | PyTorch median | × PyTorch |", "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {k['kernel']} | {k['shape']} | {_ms(k['seconds'])} | {k['gflops']:.1f} | "
+            f"{k['percent_of_peak']:.0f} % | {k['speedup_vs_reference']:.2f} |"
+        )
+    lines += [
+        "",
+        "| training step | batch | median | samples/s | PyTorch median | × PyTorch |",
+        "|---|---|---|---|---|---|",
+    ]
     for s in result["steps"]:
         torch_ms = _ms(s["torch_seconds"]) if s["torch_seconds"] else "–"
         ratio = f"{s['vs_torch']:.2f}" if s["vs_torch"] else "–"
-        lines.append(f"| {s['model'].upper()} | {s['batch']} | {_ms(s['seconds'])} | {s['samples_per_s']:,.0f} | "
-                     f"{torch_ms} | {ratio} |")
+        lines.append(
+            f"| {s['model'].upper()} | {s['batch']} | {_ms(s['seconds'])} | {s['samples_per_s']:,.0f} | "
+            f"{torch_ms} | {ratio} |"
+        )
     return "\n".join(lines)
 
 

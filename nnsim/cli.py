@@ -176,12 +176,19 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print one JSON object per image")
     predict.set_defaults(handler=cmd_predict)
 
-    bench = sub.add_parser("bench", help="measure kernels and training steps (GFLOP/s, % of peak)",
-                           description="Time every kernel and whole CNN/ViT training steps on a backend, "
-                                       "against the reference backend and, optionally, PyTorch.")
+    bench = sub.add_parser(
+        "bench",
+        help="measure kernels and training steps (GFLOP/s, % of peak)",
+        description="Time every kernel and whole CNN/ViT training steps on a backend, "
+        "against the reference backend and, optionally, PyTorch.",
+    )
     bench.add_argument("--backend", choices=BACKEND_NAMES, default="auto", help="the backend to measure")
-    bench.add_argument("--compare", choices=("torch",), default=None,
-                       help="also time the same networks in PyTorch, interleaved, and show the ratio")
+    bench.add_argument(
+        "--compare",
+        choices=("torch",),
+        default=None,
+        help="also time the same networks in PyTorch, interleaved, and show the ratio",
+    )
     bench.add_argument("--quick", action="store_true", help="fewer rounds and sizes (about 30 s)")
     bench.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     bench.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -264,8 +271,14 @@ def warm_up_kernels(backend) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
-    with Progress(TextColumn(f"preparing {backend.name} kernels: {{task.description}}"), BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
+    with Progress(
+        TextColumn(f"preparing {backend.name} kernels: {{task.description}}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("", total=None)
 
         def report(name: str, done: int, total: int) -> None:
@@ -371,8 +384,12 @@ def cmd_bench(args) -> int:
 
     console = Console(stderr=True)
     with console.status("benchmarking") as status:
-        result = run_bench(args.backend, compare=args.compare, quick=args.quick,
-                           report=lambda message: status.update(f"benchmarking: {message}"))
+        result = run_bench(
+            args.backend,
+            compare=args.compare,
+            quick=args.quick,
+            report=lambda message: status.update(f"benchmarking: {message}"),
+        )
     if args.json:
         print(json_line(result))
         return 0
@@ -380,20 +397,36 @@ def cmd_bench(args) -> int:
         print(markdown(result))
         return 0
     out = Console()
-    out.print(f"[bold]{result['machine']}[/] · backend [bold]{result['backend']}[/] · measured peak "
-              f"{result['peak_gflops']:.0f} GFLOP/s (NumPy float32 matmul 1024²)")
-    kernels = Table("kernel", "shape", "median", "GFLOP/s", "% of peak", "× reference", title="Kernels",
-                    title_justify="left")
+    out.print(
+        f"[bold]{result['machine']}[/] · backend [bold]{result['backend']}[/] · measured peak "
+        f"{result['peak_gflops']:.0f} GFLOP/s (NumPy float32 matmul 1024²)"
+    )
+    kernels = Table(
+        "kernel", "shape", "median", "GFLOP/s", "% of peak", "× reference", title="Kernels", title_justify="left"
+    )
     for k in result["kernels"]:
-        kernels.add_row(k["kernel"], k["shape"], f"{k['seconds'] * 1e3:.3f} ms", f"{k['gflops']:.1f}",
-                        f"{k['percent_of_peak']:.0f} %", f"{k['speedup_vs_reference']:.2f}")
+        kernels.add_row(
+            k["kernel"],
+            k["shape"],
+            f"{k['seconds'] * 1e3:.3f} ms",
+            f"{k['gflops']:.1f}",
+            f"{k['percent_of_peak']:.0f} %",
+            f"{k['speedup_vs_reference']:.2f}",
+        )
     out.print(kernels)
-    steps = Table("model", "batch", "median", "samples/s", "PyTorch", "× PyTorch", title="Training steps",
-                  title_justify="left")
+    steps = Table(
+        "model", "batch", "median", "samples/s", "PyTorch", "× PyTorch", title="Training steps", title_justify="left"
+    )
     for s in result["steps"]:
         torch_ms = f"{s['torch_seconds'] * 1e3:.2f} ms" if s["torch_seconds"] else "–"
-        steps.add_row(s["model"].upper(), str(s["batch"]), f"{s['seconds'] * 1e3:.2f} ms",
-                      f"{s['samples_per_s']:,.0f}", torch_ms, f"{s['vs_torch']:.2f}" if s["vs_torch"] else "–")
+        steps.add_row(
+            s["model"].upper(),
+            str(s["batch"]),
+            f"{s['seconds'] * 1e3:.2f} ms",
+            f"{s['samples_per_s']:,.0f}",
+            torch_ms,
+            f"{s['vs_torch']:.2f}" if s["vs_torch"] else "–",
+        )
     out.print(steps)
     return 0
 

@@ -96,8 +96,18 @@ class Conv2d(Module):
     backends compute it in one kernel; ``feature_map`` is then the map after ReLU.
     """
 
-    def __init__(self, backend, in_channels, out_channels, kernel_size, rng, stride=1, padding=0, dtype=np.float32,
-                 activation: str | None = None):
+    def __init__(
+        self,
+        backend,
+        in_channels,
+        out_channels,
+        kernel_size,
+        rng,
+        stride=1,
+        padding=0,
+        dtype=np.float32,
+        activation: str | None = None,
+    ):
         super().__init__(backend)
         if activation not in (None, "relu"):
             raise ValueError(f"Conv2d fuses only ReLU, not {activation!r}")
@@ -119,7 +129,11 @@ class Conv2d(Module):
 
     def backward(self, dy):
         dx, self.weight.grad, self.bias.grad = self.be.conv2d_backward(
-            self.x, self.weight.value, dy, self.stride, self.padding,
+            self.x,
+            self.weight.value,
+            dy,
+            self.stride,
+            self.padding,
             relu_output=self.feature_map if self.activation == "relu" else None,
             input_grad=self.needs_input_grad,
         )

@@ -118,8 +118,11 @@ def test_layernorm(cpu, ref, rng, shape):
     y_ref, xhat_ref, rstd_ref = ref.layernorm_forward(x, gamma, beta)
     close(y, y_ref)
     dy = rand(rng, *shape)
-    for mine, theirs in zip(cpu.layernorm_backward(dy, xhat, rstd, gamma),
-                            ref.layernorm_backward(dy, xhat_ref, rstd_ref, gamma), strict=True):
+    for mine, theirs in zip(
+        cpu.layernorm_backward(dy, xhat, rstd, gamma),
+        ref.layernorm_backward(dy, xhat_ref, rstd_ref, gamma),
+        strict=True,
+    ):
         close(mine, theirs)
 
 
@@ -131,8 +134,9 @@ def test_attention(cpu, ref, rng, shape):
     close(out, out_ref)
     close(probs, probs_ref)
     dout = rand(rng, *shape)
-    for mine, theirs in zip(cpu.attention_backward(q, k, v, probs, dout),
-                            ref.attention_backward(q, k, v, probs_ref, dout), strict=True):
+    for mine, theirs in zip(
+        cpu.attention_backward(q, k, v, probs, dout), ref.attention_backward(q, k, v, probs_ref, dout), strict=True
+    ):
         close(mine, theirs)
 
 
@@ -175,7 +179,9 @@ def test_a_training_step_matches(cpu, ref, rng, model):
     losses = {}
     for be in (cpu, ref):
         net = build_model(model, backend=be, seed=4, mean=[0.13], std=[0.31])
-        opt = make_optimizer("sgd", net.parameters(), be, 0.05, momentum=0.9)  # Adam magnifies float noise in ~0 gradients
+        opt = make_optimizer(
+            "sgd", net.parameters(), be, 0.05, momentum=0.9
+        )  # Adam magnifies float noise in ~0 gradients
         for _ in range(3):
             loss, dlogits, _ = be.classification_loss(net.forward(be.asarray(x)), labels)
             net.backward(dlogits)

@@ -15,12 +15,11 @@ from __future__ import annotations
 import ctypes
 import math
 
+import numba
 import numpy as np
+from numba import njit, prange
 
 from nnsim.engine.backends.reference import ReferenceBackend
-
-import numba
-from numba import njit, prange
 
 F32 = np.float32
 _JIT = {"cache": True, "nogil": True, "fastmath": True}
@@ -41,22 +40,22 @@ def _gemm_rows(a, b, c, i0, rows, accumulate):
     if rows == 4:
         while j0 + 4 <= n_size:
             if accumulate:
-                    c00 = c[i0, j0]
-                    c01 = c[i0, j0 + 1]
-                    c02 = c[i0, j0 + 2]
-                    c03 = c[i0, j0 + 3]
-                    c10 = c[i0 + 1, j0]
-                    c11 = c[i0 + 1, j0 + 1]
-                    c12 = c[i0 + 1, j0 + 2]
-                    c13 = c[i0 + 1, j0 + 3]
-                    c20 = c[i0 + 2, j0]
-                    c21 = c[i0 + 2, j0 + 1]
-                    c22 = c[i0 + 2, j0 + 2]
-                    c23 = c[i0 + 2, j0 + 3]
-                    c30 = c[i0 + 3, j0]
-                    c31 = c[i0 + 3, j0 + 1]
-                    c32 = c[i0 + 3, j0 + 2]
-                    c33 = c[i0 + 3, j0 + 3]
+                c00 = c[i0, j0]
+                c01 = c[i0, j0 + 1]
+                c02 = c[i0, j0 + 2]
+                c03 = c[i0, j0 + 3]
+                c10 = c[i0 + 1, j0]
+                c11 = c[i0 + 1, j0 + 1]
+                c12 = c[i0 + 1, j0 + 2]
+                c13 = c[i0 + 1, j0 + 3]
+                c20 = c[i0 + 2, j0]
+                c21 = c[i0 + 2, j0 + 1]
+                c22 = c[i0 + 2, j0 + 2]
+                c23 = c[i0 + 2, j0 + 3]
+                c30 = c[i0 + 3, j0]
+                c31 = c[i0 + 3, j0 + 1]
+                c32 = c[i0 + 3, j0 + 2]
+                c33 = c[i0 + 3, j0 + 3]
             else:
                 c00 = c01 = c02 = c03 = F32(0.0)
                 c10 = c11 = c12 = c13 = F32(0.0)
@@ -144,8 +143,7 @@ def _gemm_nt(a, b, c, bias, bias_mode, relu):
         cz = c[z]
         _gemm_rows(a[z if a.shape[0] > 1 else 0], b[z if b.shape[0] > 1 else 0], cz, i0, rows, False)
         if bias_mode != _BIAS_NONE or relu:
-            _bias_relu(cz[i0 : i0 + rows], bias[i0 : i0 + rows] if bias_mode == _BIAS_ROWS else bias,
-                       bias_mode, relu)
+            _bias_relu(cz[i0 : i0 + rows], bias[i0 : i0 + rows] if bias_mode == _BIAS_ROWS else bias, bias_mode, relu)
 
 
 _NO_BIAS = np.zeros(1, dtype=F32)
@@ -687,14 +685,32 @@ class CpuBackend(ReferenceBackend):
             ("convolution forward", lambda: self.conv2d_forward(x, w, b, 1, 1, relu=True)),
             ("convolution backward", lambda: self.conv2d_backward(x, w, r(2, 3, 6, 6), 1, 1, relu_output=y)),
             ("max-pool", lambda: self.maxpool2d_backward(r(2, 3, 3, 3), self.maxpool2d_forward(y, 2)[1], y.shape, 2)),
-            ("activations", lambda: (self.activation_backward("relu", x, x), self.activation_backward("gelu", x, x),
-                                     self.activation_forward("gelu", x))),
+            (
+                "activations",
+                lambda: (
+                    self.activation_backward("relu", x, x),
+                    self.activation_backward("gelu", x, x),
+                    self.activation_forward("gelu", x),
+                ),
+            ),
             ("layer norm", lambda: self.layernorm_backward(x, *self.layernorm_forward(x, b[:1] + 1, b[:1])[1:], b[:1])),
             ("attention", lambda: self.attention_backward(q, q, q, self.attention_forward(q, q, q)[1], q)),
-            ("attention heads", lambda: (self.split_heads(r(2, 5, 12), 2), self.split_heads_backward(q, q, q),
-                                         self.merge_heads(q), self.merge_heads_backward(r(2, 5, 8), 2))),
-            ("optimizers", lambda: (self.sgd_update(r(4), r(4), r(4), 0.1, 0.9, 0.0),
-                                    self.adam_update(r(4), r(4), r(4), np.abs(r(4)), 0.1, 0.9, 0.999, 1e-8, 0.0, 1))),
+            (
+                "attention heads",
+                lambda: (
+                    self.split_heads(r(2, 5, 12), 2),
+                    self.split_heads_backward(q, q, q),
+                    self.merge_heads(q),
+                    self.merge_heads_backward(r(2, 5, 8), 2),
+                ),
+            ),
+            (
+                "optimizers",
+                lambda: (
+                    self.sgd_update(r(4), r(4), r(4), 0.1, 0.9, 0.0),
+                    self.adam_update(r(4), r(4), r(4), np.abs(r(4)), 0.1, 0.9, 0.999, 1e-8, 0.0, 1),
+                ),
+            ),
         ]
 
     def asarray(self, array, dtype=None):
@@ -735,8 +751,20 @@ class CpuBackend(ReferenceBackend):
         wide_len = (h_out - 1) * padded[1] + w_out
         wide = np.empty((chunks, c_out, wide_len) if direct else (chunks, 1, 1), dtype=F32)
         w = np.ascontiguousarray(w, dtype=F32)
-        _conv_forward(np.ascontiguousarray(x, dtype=F32), w, _weights_hwc(w), np.ascontiguousarray(b, dtype=F32),
-                      stride, padding, relu, direct, y, xp, cols, wide)
+        _conv_forward(
+            np.ascontiguousarray(x, dtype=F32),
+            w,
+            _weights_hwc(w),
+            np.ascontiguousarray(b, dtype=F32),
+            stride,
+            padding,
+            relu,
+            direct,
+            y,
+            xp,
+            cols,
+            wide,
+        )
         return y
 
     def conv2d_backward(self, x, w, dy, stride=1, padding=0, relu_output=None, input_grad=True):
@@ -755,8 +783,9 @@ class CpuBackend(ReferenceBackend):
         xp = np.empty((chunks, height + 2 * padding, width + 2 * padding, c_in), dtype=F32)
         cols = np.empty((chunks, h_out * w_out, k_size), dtype=F32)
         cols_t = np.empty((chunks, k_size, h_out * w_out), dtype=F32)
-        _conv_weight_grad(np.ascontiguousarray(x, dtype=F32), g, kh, kw, stride, padding, dw_parts, db_parts, xp,
-                          cols, cols_t)
+        _conv_weight_grad(
+            np.ascontiguousarray(x, dtype=F32), g, kh, kw, stride, padding, dw_parts, db_parts, xp, cols, cols_t
+        )
         # the columns were in (m, k, ci) order: back to the (ci, m, k) of the weights
         dw = dw_parts.sum(axis=0).reshape(c_out, kh, kw, c_in).transpose(0, 3, 1, 2)
         dw, db = np.ascontiguousarray(dw), db_parts.sum(axis=0)
@@ -769,9 +798,17 @@ class CpuBackend(ReferenceBackend):
         else:
             dx = np.empty(x.shape, dtype=F32)
             plane = h_out * w_out
-            _conv_input_grad_strided(g, _t(w.reshape(c_out, k_size)), kh, kw, stride, padding, dx,
-                                     np.empty((chunks, plane, c_out), dtype=F32),
-                                     np.empty((chunks, plane, k_size), dtype=F32))
+            _conv_input_grad_strided(
+                g,
+                _t(w.reshape(c_out, k_size)),
+                kh,
+                kw,
+                stride,
+                padding,
+                dx,
+                np.empty((chunks, plane, c_out), dtype=F32),
+                np.empty((chunks, plane, k_size), dtype=F32),
+            )
         return dx, dw, db
 
     # pooling -----------------------------------------------------------------
@@ -862,13 +899,29 @@ class CpuBackend(ReferenceBackend):
 
     # optimizers ----------------------------------------------------------------
     def sgd_update(self, param, grad, velocity, lr, momentum, weight_decay):
-        _sgd_update(param.reshape(-1), np.ascontiguousarray(grad).reshape(-1), velocity.reshape(-1), F32(lr),
-                    F32(momentum), F32(weight_decay))
+        _sgd_update(
+            param.reshape(-1),
+            np.ascontiguousarray(grad).reshape(-1),
+            velocity.reshape(-1),
+            F32(lr),
+            F32(momentum),
+            F32(weight_decay),
+        )
 
     def adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
-        _adam_update(param.reshape(-1), np.ascontiguousarray(grad).reshape(-1), m.reshape(-1), v.reshape(-1),
-                     F32(lr), F32(beta1), F32(beta2), F32(eps), F32(weight_decay), F32(1 - beta1**step),
-                     F32(1 - beta2**step))
+        _adam_update(
+            param.reshape(-1),
+            np.ascontiguousarray(grad).reshape(-1),
+            m.reshape(-1),
+            v.reshape(-1),
+            F32(lr),
+            F32(beta1),
+            F32(beta2),
+            F32(eps),
+            F32(weight_decay),
+            F32(1 - beta1**step),
+            F32(1 - beta2**step),
+        )
 
 
 def _float32_if_float(array):

@@ -79,8 +79,16 @@ class ReferenceBackend:
         y = np.ascontiguousarray(y.transpose(0, 3, 1, 2)) + b[None, :, None, None]
         return np.maximum(y, 0) if relu else y
 
-    def conv2d_backward(self, x: Array, w: Array, dy: Array, stride: int = 1, padding: int = 0,
-                        relu_output: Array | None = None, input_grad: bool = True):
+    def conv2d_backward(
+        self,
+        x: Array,
+        w: Array,
+        dy: Array,
+        stride: int = 1,
+        padding: int = 0,
+        relu_output: Array | None = None,
+        input_grad: bool = True,
+    ):
         """Gradients of the convolution: (dx, dw, db), each the same shape as x, w and b.
 
         relu_output: the forward output when ReLU was fused in; the gradient passes where it is > 0.
