@@ -134,29 +134,36 @@ def kernel_cases(be, ref, rng):
                 lambda a=a, b=b: a @ b,
             )
         )
-    for label, (c_in, c_out, size) in (("conv1", (1, 16, 28)), ("conv2", (16, 32, 14))):
+    # the CNN's two blocks, conv + ReLU + max-pool, as training runs them (block 1 needs no dx)
+    for label, (c_in, c_out, size), input_grad in (("block 1", (1, 16, 28), False), ("block 2", (16, 32, 14), True)):
         x, w, bias = r(64, c_in, size, size), r(c_out, c_in, 3, 3), r(c_out)
-        dy = r(64, c_out, size, size)
+        dpooled = r(64, c_out, size // 2, size // 2)
         flop = 2 * 64 * c_out * size * size * c_in * 9 / 1e9
-        xb, wb, bb, dyb = (be.asarray(v) for v in (x, w, bias, dy))
+        xb, wb, bb, dpb = (be.asarray(v) for v in (x, w, bias, dpooled))
         shape = f"64×{c_in}×{size}×{size} → {c_out}"
         cases.append(
             (
-                f"{label} forward",
+                f"conv {label} forward",
                 shape,
                 flop,
-                lambda x=xb, w=wb, b=bb: be.conv2d_forward(x, w, b, 1, 1, relu=True),
-                lambda x=x, w=w, b=bias: ref.conv2d_forward(x, w, b, 1, 1, relu=True),
+                lambda x=xb, w=wb, b=bb: be.conv_block_forward(x, w, b, 1, 1),
+                lambda x=x, w=w, b=bias: ref.conv_block_forward(x, w, b, 1, 1),
             )
         )
-        yb, y = be.conv2d_forward(xb, wb, bb, 1, 1, relu=True), ref.conv2d_forward(x, w, bias, 1, 1, relu=True)
+        pooled_b, argmax_b = be.conv_block_forward(xb, wb, bb, 1, 1)
+        pooled, argmax = ref.conv_block_forward(x, w, bias, 1, 1)
+        what = "backward" if input_grad else "backward (dW, db)"
         cases.append(
             (
-                f"{label} backward",
+                f"conv {label} {what}",
                 shape,
-                2 * flop,
-                lambda x=xb, w=wb, dy=dyb, y=yb: be.conv2d_backward(x, w, dy, 1, 1, relu_output=y),
-                lambda x=x, w=w, dy=dy, y=y: ref.conv2d_backward(x, w, dy, 1, 1, relu_output=y),
+                (2 if input_grad else 1) * flop,
+                lambda x=xb, w=wb, d=dpb, p=pooled_b, a=argmax_b, g=input_grad: be.conv_block_backward(
+                    x, w, d, p, a, 1, 1, 2, input_grad=g
+                ),
+                lambda x=x, w=w, d=dpooled, p=pooled, a=argmax, g=input_grad: ref.conv_block_backward(
+                    x, w, d, p, a, 1, 1, 2, input_grad=g
+                ),
             )
         )
     q, k, v = r(64, 4, 17, 16), r(64, 4, 17, 16), r(64, 4, 17, 16)

@@ -284,3 +284,21 @@ def test_data_download_without_network_is_one_line(tmp_path):
     result = nnsim("data", "download", "fashion-mnist", env=env)
     assert time.monotonic() - started < 120
     assert_one_line_error(result, "could not download")
+
+
+def test_train_on_the_cpu_backend():
+    result = nnsim("train", "--model", "cnn", "--max-steps", "5", "--backend", "cpu", "--json")
+    assert result.returncode == 0, result.stderr
+    done = json.loads(result.stdout.splitlines()[-1])
+    assert done["backend"] == "cpu" and done["steps"] == 5
+
+
+def test_bench_quick_json():
+    result = nnsim("bench", "--backend", "cpu", "--quick", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["peak_gflops"] > 0 and report["backend"] == "cpu"
+    kernels = {k["kernel"] for k in report["kernels"]}
+    assert {"matmul 512", "conv block 2 backward", "attention forward"} <= kernels
+    assert all(k["gflops"] > 0 and k["speedup_vs_reference"] > 0 for k in report["kernels"])
+    assert {(s["model"], s["batch"]) for s in report["steps"]} == {("cnn", 64), ("vit", 64)}

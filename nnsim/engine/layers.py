@@ -145,6 +145,42 @@ class Conv2d(Module):
         return text + (" + ReLU" if self.activation == "relu" else "")
 
 
+class ConvBlock(Conv2d):
+    """Conv2d, then ReLU, then MaxPool2d: the repeating unit of a CNN, run as one step.
+
+    It computes MaxPool(ReLU(K ∗ X + b)). Fused, the fast backends never write the full-size
+    feature maps to memory; ``feature_map`` then holds the pooled maps.
+    """
+
+    def __init__(self, backend, in_channels, out_channels, kernel_size, rng, padding=0, pool=2, dtype=np.float32):
+        super().__init__(backend, in_channels, out_channels, kernel_size, rng, 1, padding, dtype, activation="relu")
+        self.pool = pool
+
+    def forward(self, x):
+        self.x = x
+        self.feature_map, self.argmax = self.be.conv_block_forward(
+            x, self.weight.value, self.bias.value, self.stride, self.padding, self.pool
+        )
+        return self.feature_map
+
+    def backward(self, dy):
+        dx, self.weight.grad, self.bias.grad = self.be.conv_block_backward(
+            self.x,
+            self.weight.value,
+            dy,
+            self.feature_map,
+            self.argmax,
+            self.stride,
+            self.padding,
+            self.pool,
+            input_grad=self.needs_input_grad,
+        )
+        return dx
+
+    def describe(self) -> str:
+        return f"{super().describe()} + MaxPool2d({self.pool}×{self.pool})"
+
+
 class MaxPool2d(Module):
     """Keeps the largest value of each size×size window: half the height and width for size 2."""
 

@@ -148,10 +148,7 @@ def _cnn(be, config: ModelConfig, rng, dtype) -> list[L.Module]:
     kernel = sizes["kernel"]
     body: list[L.Module] = []
     for out_channels in sizes["channels"]:
-        body += [
-            L.Conv2d(be, in_channels, out_channels, kernel, rng, padding=kernel // 2, dtype=dtype, activation="relu"),
-            L.MaxPool2d(be, 2),
-        ]
+        body.append(L.ConvBlock(be, in_channels, out_channels, kernel, rng, padding=kernel // 2, pool=2, dtype=dtype))
         in_channels, height, width = out_channels, height // 2, width // 2
     if height < 1 or width < 1:
         raise NnsimError(f"images of {config.input_shape} are too small for {len(sizes['channels'])} pooling steps")

@@ -84,6 +84,26 @@ def test_conv(cpu, ref, rng, case, relu):
     close(skipped[1], theirs[1])
 
 
+@pytest.mark.parametrize("case", CONV_CASES[:4] + [(3, 16, 15, 13, 8, 3, 1, 1)])
+def test_conv_block(cpu, ref, rng, case):
+    n, c_in, height, width, c_out, k, stride, padding = case
+    x, w, b = rand(rng, n, c_in, height, width), rand(rng, c_out, c_in, k, k), rand(rng, c_out)
+    pooled, argmax = cpu.conv_block_forward(x, w, b, stride, padding, 2)
+    pooled_ref, argmax_ref = ref.conv_block_forward(x, w, b, stride, padding, 2)
+    close(pooled, pooled_ref)
+    dpooled = rand(rng, *pooled.shape)
+    for input_grad in (True, False):
+        mine = cpu.conv_block_backward(x, w, dpooled, pooled, argmax, stride, padding, 2, input_grad=input_grad)
+        theirs = ref.conv_block_backward(
+            x, w, dpooled, pooled_ref, argmax_ref, stride, padding, 2, input_grad=input_grad
+        )
+        for a, b_ in zip(mine, theirs, strict=True):
+            if b_ is None:
+                assert a is None
+            else:
+                close(a, b_)
+
+
 def test_conv_contract_signature(cpu, ref, rng):
     """The kernel API of DESIGN.md, positional: (x, w, b, stride, padding) and (x, w, dy, stride, padding)."""
     x, w, b = rand(rng, 2, 3, 8, 8), rand(rng, 4, 3, 3, 3), rand(rng, 4)
@@ -190,3 +210,38 @@ def test_a_training_step_matches(cpu, ref, rng, model):
     assert losses["cpu"][0] == pytest.approx(losses["reference"][0], rel=1e-4)
     for name, value in losses["reference"][1].items():
         close(losses["cpu"][1][name], value, rtol=1e-3)
+
+
+def test_auto_picks_cpu_without_a_gpu(cpu):
+    assert get_backend("auto").name in ("cpu", "cuda")
+    if get_backend("auto").name == "cpu":
+        assert get_backend("auto") is cpu
+
+
+def test_warm_up_reports_every_kernel(cpu):
+    seen = []
+    cpu.warm_up(lambda name, done, total: seen.append((name, done, total)))
+    assert seen[0][1] == 0 and seen[-1] == ("ready", seen[-1][2], seen[-1][2])
+    assert {"matrix product", "conv block", "attention"} <= {name for name, _, _ in seen}
+
+
+def test_kernels_release_the_gil(cpu, rng):
+    """The training worker runs kernels while the UI thread keeps running Python."""
+    import threading
+
+    a, b = rand(rng, 700, 700), rand(rng, 700, 700)
+    cpu.matmul(a, b)
+    done = threading.Event()
+    ticks = 0
+
+    def work():
+        for _ in range(20):
+            cpu.matmul(a, b)
+        done.set()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    while not done.is_set():
+        ticks += 1
+    worker.join()
+    assert ticks > 1000  # the main thread ran thousands of loop turns meanwhile

@@ -41,17 +41,15 @@ def test_default_architectures_match_the_issue(ref):
     cnn = build_model("cnn", (1, 28, 28), 10, backend=ref)
     described = [layer.describe() for layer in cnn.layers[1:]]
     assert described == [
-        "Conv2d(1→16, 3×3, stride 1, pad 1) + ReLU",
-        "MaxPool2d(2×2)",
-        "Conv2d(16→32, 3×3, stride 1, pad 1) + ReLU",
-        "MaxPool2d(2×2)",
+        "Conv2d(1→16, 3×3, stride 1, pad 1) + ReLU + MaxPool2d(2×2)",
+        "Conv2d(16→32, 3×3, stride 1, pad 1) + ReLU + MaxPool2d(2×2)",
         "Flatten",
         "Linear(1568→64)",
         "ReLU",
         "Linear(64→10)",
     ]
     assert cnn.parameter_count() == 160 + 4640 + 1568 * 64 + 64 + 650
-    assert not cnn.layers[1].needs_input_grad and cnn.layers[3].needs_input_grad  # no gradient for the image
+    assert not cnn.layers[1].needs_input_grad and cnn.layers[2].needs_input_grad  # no gradient for the image
     vit = build_model("vit", (1, 28, 28), 10, backend=ref)
     assert vit.config.sizes == {"patch": 7, "dim": 64, "heads": 4, "depth": 2, "mlp_dim": 128}
     assert vit.layers[1].tokens == 16

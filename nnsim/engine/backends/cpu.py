@@ -103,13 +103,31 @@ def _gemm_rows(a, b, c, i0, rows, accumulate):
             c[i0 + 3, j0 + 2] = c32
             c[i0 + 3, j0 + 3] = c33
             j0 += 4
-    # the edges: fewer than four rows or columns left, one dot product at a time
+    # the edges: fewer than four rows (1×4 blocks), then single dot products
+    j_edge = j0 if rows == 4 else 0
     for i in range(i0, i0 + rows):
-        for j in range(j0 if rows == 4 else 0, n_size):
-            total = c[i, j] if accumulate else F32(0.0)
+        j = j_edge
+        while rows < 4 and j + 4 <= n_size:
+            s0 = c[i, j] if accumulate else F32(0.0)
+            s1 = c[i, j + 1] if accumulate else F32(0.0)
+            s2 = c[i, j + 2] if accumulate else F32(0.0)
+            s3 = c[i, j + 3] if accumulate else F32(0.0)
             for k in range(k_size):
-                total += a[i, k] * b[j, k]
-            c[i, j] = total
+                ai = a[i, k]
+                s0 += ai * b[j, k]
+                s1 += ai * b[j + 1, k]
+                s2 += ai * b[j + 2, k]
+                s3 += ai * b[j + 3, k]
+            c[i, j] = s0
+            c[i, j + 1] = s1
+            c[i, j + 2] = s2
+            c[i, j + 3] = s3
+            j += 4
+        for jj in range(j, n_size):
+            total = c[i, jj] if accumulate else F32(0.0)
+            for k in range(k_size):
+                total += a[i, k] * b[jj, k]
+            c[i, jj] = total
 
 
 @njit(**_JIT)
@@ -273,58 +291,270 @@ def _conv_direct_sample(xp, w, wide):
                         out[q] += weight * source[q]
 
 
+@njit(**_JIT)
+def _conv_sample(xn, w, w_hwc, stride, padding, direct, xp, cols, wide, out, extract=True):
+    """out (Co, Ho·Wo) = W ∗ xn for one sample, without bias, by the direct or the im2col route.
+
+    With extract=False the direct route leaves its result in `wide` (rows Wp long) instead.
+    """
+    c_out, _, kh, kw = w.shape
+    h_out = (xn.shape[1] + 2 * padding - kh) // stride + 1
+    w_out = (xn.shape[2] + 2 * padding - kw) // stride + 1
+    if direct:
+        _pad_sample(xn, padding, xp)
+        _conv_direct_sample(xp, w, wide)
+        if not extract:
+            return
+        width = xp.shape[2]
+        for co in range(c_out):
+            for h in range(h_out):
+                for col in range(w_out):
+                    out[co, h * w_out + col] = wide[co, h * width + col]
+    else:
+        _pad_sample_hwc(xn, padding, xp)
+        _im2col_hwc(xp, kh, kw, stride, h_out, w_out, cols)
+        for i0 in range(0, c_out, 4):
+            _gemm_rows(w_hwc, cols, out, i0, min(4, c_out - i0), False)
+
+
+@njit(**_JIT)
+def _conv_backward_sample(xn, gn, w, plan, db, dw, dxn, xph, cols, cols_t, xp2, cols2, wide2, g_t, dcols):
+    """One sample's share of the gradients, from gn = dL/d(conv output) as (Co, Ho·Wo).
+
+    db += Σ_p g;  dW[co, (m,k,ci)] += Σ_p g[co,p] · cols[p,(m,k,ci)];  and dxn (Ci, H, W) when asked:
+    for stride 1 as the full correlation of g with the kernel turned 180° (plan[3] = 1), otherwise
+    by unrolled gradients added back onto the pixels (plan[3] = 2). plan = (stride, padding,
+    flipped-route direct?, dx mode); w holds the flipped kernel (Ci,Co,kh,kw) and its hwc form, or
+    the plain kernel's transpose for mode 2.
+    """
+    stride, padding, flip_direct, dx_mode = plan[0], plan[1], plan[2] == 1, plan[3]
+    c_out = gn.shape[0]
+    kh, kw = w[0].shape[2], w[0].shape[3]
+    h_out = (xn.shape[1] + 2 * padding - kh) // stride + 1
+    w_out = (xn.shape[2] + 2 * padding - kw) // stride + 1
+    plane = h_out * w_out
+    for co in range(c_out):
+        total = F32(0.0)
+        for p in range(plane):
+            total += gn[co, p]
+        db[co] += total
+    _pad_sample_hwc(xn, padding, xph)
+    _im2col_hwc(xph, kh, kw, stride, h_out, w_out, cols)
+    _transpose_rows(cols, cols_t, 0, plane)
+    for i0 in range(0, c_out, 4):
+        _gemm_rows(gn, cols_t, dw, i0, min(4, c_out - i0), True)
+    c_in = xn.shape[0]
+    if dx_mode == 1:
+        g3 = gn.reshape(c_out, h_out, w_out)
+        _conv_sample(
+            g3,
+            w[0],
+            w[1],
+            1,
+            kh - 1 - padding,
+            flip_direct,
+            xp2,
+            cols2,
+            wide2,
+            dxn.reshape(c_in, xn.shape[1] * xn.shape[2]),
+        )
+    elif dx_mode == 2:
+        for co in range(c_out):
+            for p in range(plane):
+                g_t[p, co] = gn[co, p]
+        for i0 in range(0, plane, 4):
+            _gemm_rows(g_t, w[2], dcols, i0, min(4, plane - i0), False)
+        _col2im_sample(dcols, kh, kw, stride, padding, h_out, w_out, dxn)
+
+
+@njit(**_JIT)
+def _pool_sample(y, size, pooled, argmax):
+    """Max over size×size windows of one sample's maps: y (C, H, W) -> pooled, argmax (C, H/s, W/s)."""
+    channels, h_out, w_out = pooled.shape
+    for c in range(channels):
+        for h in range(h_out):
+            for w in range(w_out):
+                best = y[c, h * size, w * size]
+                best_index = 0
+                for m in range(size):
+                    for k in range(size):
+                        value = y[c, h * size + m, w * size + k]
+                        if value > best:
+                            best = value
+                            best_index = m * size + k
+                pooled[c, h, w] = best
+                argmax[c, h, w] = best_index
+
+
+@njit(**_JIT)
+def _pool_bias_relu_sample(flat, row_stride, size, bias, pooled, argmax):
+    """pooled = ReLU(max over each window + b) from raw conv sums in flat (C, rows·row_stride).
+
+    max(ReLU(v + b)) = ReLU(max(v) + b), since both steps keep order: bias and ReLU are applied
+    once per window instead of once per pixel. The 2×2 case is written without branches, so that
+    it vectorises; ties keep the first maximum, as the reference does.
+    """
+    channels, h_out, w_out = pooled.shape
+    for c in range(channels):
+        for h in range(h_out):
+            top = h * size * row_stride
+            for w in range(w_out):
+                base = top + w * size
+                if size == 2:
+                    v0, v1 = flat[c, base], flat[c, base + 1]
+                    v2, v3 = flat[c, base + row_stride], flat[c, base + row_stride + 1]
+                    best, best_index = v0, 0
+                    take = v1 > best
+                    best, best_index = (v1 if take else best), (1 if take else best_index)
+                    take = v2 > best
+                    best, best_index = (v2 if take else best), (2 if take else best_index)
+                    take = v3 > best
+                    best, best_index = (v3 if take else best), (3 if take else best_index)
+                else:
+                    best, best_index = flat[c, base], 0
+                    for m in range(size):
+                        for k in range(size):
+                            value = flat[c, base + m * row_stride + k]
+                            if value > best:
+                                best, best_index = value, m * size + k
+                best += bias[c]
+                pooled[c, h, w] = best if best > 0 else F32(0.0)
+                argmax[c, h, w] = best_index
+
+
+@njit(**_JIT)
+def _unpool_sample(dpooled, argmax, size, pooled, masked, dy):
+    """The gradient of one sample's max-pool: each window's max gets it, the rest 0.
+
+    With `masked`, a fused ReLU is undone too: where the max was ≤ 0, the ReLU passed nothing.
+    Each window is written whole, so dy needs no clearing first (only rows and columns past the
+    last full window, which pooling dropped).
+    """
+    channels, h_out, w_out = dpooled.shape
+    if dy.shape[1] != h_out * size or dy.shape[2] != w_out * size:
+        dy[:] = F32(0.0)
+    for c in range(channels):
+        for h in range(h_out):
+            for w in range(w_out):
+                value = dpooled[c, h, w]
+                if masked and pooled[c, h, w] <= 0:
+                    value = F32(0.0)
+                index = argmax[c, h, w]
+                for m in range(size):
+                    for k in range(size):
+                        dy[c, h * size + m, w * size + k] = value if m * size + k == index else F32(0.0)
+
+
 @njit(parallel=True, **_JIT)
 def _conv_forward(x, w, w_hwc, bias, stride, padding, relu, direct, y, xp, cols, wide):
-    """y[n] = ReLU?(W ∗ x[n] + b) for every sample; x (N,Ci,H,W), w (Co,Ci,kh,kw), y (N,Co,Ho,Wo).
-
-    w_hwc is w with its axes in the im2col order: (Co, kh·kw·Ci).
-    """
-    n_size = x.shape[0]
-    c_out, c_in, kh, kw = w.shape
-    h_out, w_out = y.shape[2], y.shape[3]
+    """y[n] = ReLU?(W ∗ x[n] + b) for every sample; x (N,Ci,H,W), w (Co,Ci,kh,kw), y (N,Co,Ho,Wo)."""
+    n_size, c_out = x.shape[0], w.shape[0]
     chunks = xp.shape[0]
     for chunk in prange(chunks):
         for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
-            yn = y[n].reshape(c_out, h_out * w_out)
-            if direct:
-                _pad_sample(x[n], padding, xp[chunk])
-                _conv_direct_sample(xp[chunk], w, wide[chunk])
-                width = xp.shape[3]
-                for co in range(c_out):
-                    for h in range(h_out):
-                        for col in range(w_out):
-                            yn[co, h * w_out + col] = wide[chunk, co, h * width + col]
-            else:
-                _pad_sample_hwc(x[n], padding, xp[chunk])
-                _im2col_hwc(xp[chunk], kh, kw, stride, h_out, w_out, cols[chunk])
-                for i0 in range(0, c_out, 4):
-                    _gemm_rows(w_hwc, cols[chunk], yn, i0, min(4, c_out - i0), False)
+            yn = y[n].reshape(c_out, y.shape[2] * y.shape[3])
+            _conv_sample(x[n], w, w_hwc, stride, padding, direct, xp[chunk], cols[chunk], wide[chunk], yn)
             _bias_relu(yn, bias, _BIAS_ROWS, relu)
 
 
 @njit(parallel=True, **_JIT)
-def _conv_weight_grad(x, g, kh, kw, stride, padding, dw_parts, db_parts, xp, cols, cols_t):
-    """dW[co, (m,k,ci)] = Σ_{n,p} g[n,co,p] · cols[n,p,(m,k,ci)] and db[co] = Σ g, summed per chunk."""
+def _conv_block_forward(x, w, w_hwc, bias, stride, padding, size, direct, pooled, argmax, xp, cols, wide, ybuf):
+    """Conv + bias + ReLU + max-pool per sample: the full-size maps never leave the cache.
+
+    Where every value of a window is ≤ −b the pooled value is 0 and its argmax may differ from the
+    reference's; no gradient flows there, so the results agree.
+    """
     n_size = x.shape[0]
-    c_out, h_out, w_out = g.shape[1], g.shape[2], g.shape[3]
     chunks = xp.shape[0]
     for chunk in prange(chunks):
-        dw = dw_parts[chunk]
-        dw[:] = F32(0.0)
-        for co in range(c_out):
-            db_parts[chunk, co] = F32(0.0)
+        yn = ybuf[chunk]
+        flat = yn.reshape(yn.shape[0], yn.shape[1] * yn.shape[2])
         for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
-            gn = g[n].reshape(c_out, h_out * w_out)
-            for co in range(c_out):
-                total = F32(0.0)
-                for p in range(h_out * w_out):
-                    total += gn[co, p]
-                db_parts[chunk, co] += total
-            _pad_sample_hwc(x[n], padding, xp[chunk])
-            _im2col_hwc(xp[chunk], kh, kw, stride, h_out, w_out, cols[chunk])
-            _transpose_rows(cols[chunk], cols_t[chunk], 0, h_out * w_out)
-            for i0 in range(0, c_out, 4):
-                _gemm_rows(gn, cols_t[chunk], dw, i0, min(4, c_out - i0), True)
+            _conv_sample(x[n], w, w_hwc, stride, padding, direct, xp[chunk], cols[chunk], wide[chunk], flat, False)
+            if direct:
+                _pool_bias_relu_sample(wide[chunk], xp.shape[3], size, bias, pooled[n], argmax[n])
+            else:
+                _pool_bias_relu_sample(flat, yn.shape[2], size, bias, pooled[n], argmax[n])
+
+
+@njit(parallel=True, **_JIT)
+def _conv_backward(x, g, w, plan, dw_parts, db_parts, dx, xph, cols, cols_t, xp2, cols2, wide2, g_t, dcols):
+    """All samples' gradients from g = dL/d(conv output); dW and db summed per chunk."""
+    n_size, c_out = x.shape[0], g.shape[1]
+    chunks = xph.shape[0]
+    for chunk in prange(chunks):
+        dw_parts[chunk] = F32(0.0)
+        db_parts[chunk] = F32(0.0)
+        for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
+            gn = g[n].reshape(c_out, g.shape[2] * g.shape[3])
+            _conv_backward_sample(
+                x[n],
+                gn,
+                w,
+                plan,
+                db_parts[chunk],
+                dw_parts[chunk],
+                dx[min(n, dx.shape[0] - 1)],
+                xph[chunk],
+                cols[chunk],
+                cols_t[chunk],
+                xp2[chunk],
+                cols2[chunk],
+                wide2[chunk],
+                g_t[chunk],
+                dcols[chunk],
+            )
+
+
+@njit(parallel=True, **_JIT)
+def _conv_block_backward(
+    x,
+    dpooled,
+    pooled,
+    argmax,
+    size,
+    w,
+    plan,
+    dw_parts,
+    db_parts,
+    dx,
+    gbuf,
+    xph,
+    cols,
+    cols_t,
+    xp2,
+    cols2,
+    wide2,
+    g_t,
+    dcols,
+):
+    """The block's gradients: unpool (and un-ReLU) one sample into cache, then as _conv_backward."""
+    n_size = x.shape[0]
+    chunks = xph.shape[0]
+    for chunk in prange(chunks):
+        dw_parts[chunk] = F32(0.0)
+        db_parts[chunk] = F32(0.0)
+        g3 = gbuf[chunk]
+        for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
+            _unpool_sample(dpooled[n], argmax[n], size, pooled[n], True, g3)
+            gn = g3.reshape(g3.shape[0], g3.shape[1] * g3.shape[2])
+            _conv_backward_sample(
+                x[n],
+                gn,
+                w,
+                plan,
+                db_parts[chunk],
+                dw_parts[chunk],
+                dx[min(n, dx.shape[0] - 1)],
+                xph[chunk],
+                cols[chunk],
+                cols_t[chunk],
+                xp2[chunk],
+                cols2[chunk],
+                wide2[chunk],
+                g_t[chunk],
+                dcols[chunk],
+            )
 
 
 @njit(**_JIT)
@@ -347,29 +577,70 @@ def _col2im_sample(dcols, kh, kw, stride, padding, h_out, w_out, dx):
 
 
 @njit(parallel=True, **_JIT)
-def _conv_input_grad_strided(g, w2t, kh, kw, stride, padding, dx, g_t, dcols):
-    """dx for any stride: dcols[p, col] = Σ_co g[co, p] · W[co, col], then back onto the pixels."""
-    n_size = g.shape[0]
-    c_out, h_out, w_out = g.shape[1], g.shape[2], g.shape[3]
-    plane = h_out * w_out
-    chunks = g_t.shape[0]
-    for chunk in prange(chunks):
-        for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
-            gn = g[n].reshape(c_out, plane)
-            for co in range(c_out):
-                for p in range(plane):
-                    g_t[chunk, p, co] = gn[co, p]
-            for i0 in range(0, plane, 4):
-                _gemm_rows(g_t[chunk], w2t, dcols[chunk], i0, min(4, plane - i0), False)
-            _col2im_sample(dcols[chunk], kh, kw, stride, padding, h_out, w_out, dx[n])
-
-
-@njit(parallel=True, **_JIT)
 def _relu_mask(dy, y, out):
     """out = dy where y > 0, else 0: the gradient through a fused ReLU."""
     flat_dy, flat_y, flat_out = dy.reshape(-1), y.reshape(-1), out.reshape(-1)
     for i in prange(flat_out.size):
         flat_out[i] = flat_dy[i] if flat_y[i] > 0 else F32(0.0)
+
+
+def _out_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+_EMPTY3 = (1, 1, 1)
+
+
+def _forward_scratch(chunks, c_in, height, width, c_out, kh, kw, stride, padding):
+    """(direct?, padded sample, im2col rows, direct-route rows) buffers for one convolution."""
+    direct = stride == 1 and c_in * kh * kw < DIRECT_BELOW
+    hp, wp = height + 2 * padding, width + 2 * padding
+    h_out, w_out = _out_size(height, kh, stride, padding), _out_size(width, kw, stride, padding)
+    xp = np.empty((chunks, c_in, hp, wp) if direct else (chunks, hp, wp, c_in), dtype=F32)
+    cols = np.empty((chunks, *_EMPTY3[1:]) if direct else (chunks, h_out * w_out, c_in * kh * kw), dtype=F32)
+    wide = np.empty((chunks, c_out, (h_out - 1) * wp + w_out) if direct else (chunks, *_EMPTY3[1:]), dtype=F32)
+    return direct, xp, cols, wide
+
+
+def _backward_setup(x_shape, w, stride, padding, input_grad):
+    """Plan, weights, per-chunk dW/db, dx and scratch buffers for a convolution's backward pass."""
+    n, c_in, height, width = x_shape
+    c_out, _, kh, kw = w.shape
+    h_out, w_out = _out_size(height, kh, stride, padding), _out_size(width, kw, stride, padding)
+    plane, k_size, chunks = h_out * w_out, c_in * kh * kw, _chunks(n)
+    mode = 0 if not input_grad else (1 if stride == 1 and padding <= kh - 1 and kh == kw else 2)
+    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    weights = (flipped, _weights_hwc(flipped), _t(w.reshape(c_out, k_size)))
+    if mode == 1:  # dX = dY ∗ (the kernel turned 180°, channels swapped), padded by kh − 1 − p
+        flip_direct, xp2, cols2, wide2 = _forward_scratch(
+            chunks, c_out, h_out, w_out, c_in, kh, kw, 1, kh - 1 - padding
+        )
+    else:
+        flip_direct = False
+        xp2, cols2, wide2 = (np.empty((chunks, 1, 1, 1), dtype=F32), *(np.empty((chunks, 1, 1), dtype=F32),) * 2)
+    g_t = np.empty((chunks, plane, c_out) if mode == 2 else (chunks, 1, 1), dtype=F32)
+    dcols = np.empty((chunks, plane, k_size) if mode == 2 else (chunks, 1, 1), dtype=F32)
+    parts = (np.empty((chunks, c_out, k_size), dtype=F32), np.empty((chunks, c_out), dtype=F32))
+    dx = np.empty(x_shape if input_grad else (1, c_in, height, width), dtype=F32)
+    scratch = (
+        np.empty((chunks, height + 2 * padding, width + 2 * padding, c_in), dtype=F32),
+        np.empty((chunks, plane, k_size), dtype=F32),
+        np.empty((chunks, k_size, plane), dtype=F32),
+        xp2,
+        cols2,
+        wide2,
+        g_t,
+        dcols,
+    )
+    return (stride, padding, int(flip_direct), mode), weights, parts, dx, scratch
+
+
+def _gradients(parts, w, dx, input_grad):
+    """(dx, dW, db) from the per-chunk sums; dW's columns come back from (m, k, ci) to (ci, m, k)."""
+    dw_parts, db_parts = parts
+    c_out, c_in, kh, kw = w.shape
+    dw = dw_parts.sum(axis=0).reshape(c_out, kh, kw, c_in).transpose(0, 3, 1, 2)
+    return (dx if input_grad else None), np.ascontiguousarray(dw), db_parts.sum(axis=0)
 
 
 def _weights_hwc(w: np.ndarray) -> np.ndarray:
@@ -385,35 +656,14 @@ def _chunks(batch: int) -> int:
 # ----------------------------------------------------------------------------------- pooling
 @njit(parallel=True, **_JIT)
 def _maxpool_forward(x, size, y, argmax):
-    n_size, channels, h_out, w_out = y.shape
-    for task in prange(n_size * channels):
-        n = task // channels
-        c = task % channels
-        for h in range(h_out):
-            for w in range(w_out):
-                best = x[n, c, h * size, w * size]
-                best_index = 0
-                for m in range(size):
-                    for k in range(size):
-                        value = x[n, c, h * size + m, w * size + k]
-                        if value > best:
-                            best = value
-                            best_index = m * size + k
-                y[n, c, h, w] = best
-                argmax[n, c, h, w] = best_index
+    for n in prange(x.shape[0]):
+        _pool_sample(x[n], size, y[n], argmax[n])
 
 
 @njit(parallel=True, **_JIT)
 def _maxpool_backward(dy, argmax, size, dx):
-    n_size, channels, h_out, w_out = dy.shape
-    for task in prange(n_size * channels):
-        n = task // channels
-        c = task % channels
-        dx[n, c] = F32(0.0)
-        for h in range(h_out):
-            for w in range(w_out):
-                index = argmax[n, c, h, w]
-                dx[n, c, h * size + index // size, w * size + index % size] = dy[n, c, h, w]
+    for n in prange(dy.shape[0]):
+        _unpool_sample(dy[n], argmax[n], size, dy[n], False, dx[n])
 
 
 # ----------------------------------------------------------------------------------- elementwise
@@ -684,6 +934,10 @@ class CpuBackend(ReferenceBackend):
             ("transpose", lambda: _t(r(5, 6))),
             ("convolution forward", lambda: self.conv2d_forward(x, w, b, 1, 1, relu=True)),
             ("convolution backward", lambda: self.conv2d_backward(x, w, r(2, 3, 6, 6), 1, 1, relu_output=y)),
+            (
+                "conv block",
+                lambda: self.conv_block_backward(x, w, r(2, 3, 3, 3), *self.conv_block_forward(x, w, b, 1, 1), 1, 1, 2),
+            ),
             ("max-pool", lambda: self.maxpool2d_backward(r(2, 3, 3, 3), self.maxpool2d_forward(y, 2)[1], y.shape, 2)),
             (
                 "activations",
@@ -738,78 +992,67 @@ class CpuBackend(ReferenceBackend):
 
     # convolution -------------------------------------------------------------
     def conv2d_forward(self, x, w, b, stride=1, padding=0, relu=False):
+        x, w = np.ascontiguousarray(x, dtype=F32), np.ascontiguousarray(w, dtype=F32)
         n, c_in, height, width = x.shape
         c_out, _, kh, kw = w.shape
-        h_out = (height + 2 * padding - kh) // stride + 1
-        w_out = (width + 2 * padding - kw) // stride + 1
-        chunks = _chunks(n)
-        padded = (height + 2 * padding, width + 2 * padding)
-        direct = stride == 1 and c_in * kh * kw < DIRECT_BELOW
+        h_out, w_out = _out_size(height, kh, stride, padding), _out_size(width, kw, stride, padding)
         y = np.empty((n, c_out, h_out, w_out), dtype=F32)
-        xp = np.empty((chunks, c_in, *padded) if direct else (chunks, *padded, c_in), dtype=F32)
-        cols = np.empty((chunks, 1, 1) if direct else (chunks, h_out * w_out, c_in * kh * kw), dtype=F32)
-        wide_len = (h_out - 1) * padded[1] + w_out
-        wide = np.empty((chunks, c_out, wide_len) if direct else (chunks, 1, 1), dtype=F32)
-        w = np.ascontiguousarray(w, dtype=F32)
+        direct, xp, cols, wide = _forward_scratch(_chunks(n), c_in, height, width, c_out, kh, kw, stride, padding)
         _conv_forward(
-            np.ascontiguousarray(x, dtype=F32),
-            w,
-            _weights_hwc(w),
-            np.ascontiguousarray(b, dtype=F32),
-            stride,
-            padding,
-            relu,
-            direct,
-            y,
-            xp,
-            cols,
-            wide,
+            x, w, _weights_hwc(w), np.ascontiguousarray(b, dtype=F32), stride, padding, relu, direct, y, xp, cols, wide
         )
         return y
 
     def conv2d_backward(self, x, w, dy, stride=1, padding=0, relu_output=None, input_grad=True):
-        n, c_in, height, width = x.shape
-        c_out, _, kh, kw = w.shape
-        h_out, w_out = dy.shape[2], dy.shape[3]
-        chunks = _chunks(n)
         g = np.ascontiguousarray(dy, dtype=F32)
         if relu_output is not None:
             masked = np.empty_like(g)
             _relu_mask(g, relu_output, masked)
             g = masked
-        k_size = c_in * kh * kw
-        dw_parts = np.empty((chunks, c_out, k_size), dtype=F32)
-        db_parts = np.empty((chunks, c_out), dtype=F32)
-        xp = np.empty((chunks, height + 2 * padding, width + 2 * padding, c_in), dtype=F32)
-        cols = np.empty((chunks, h_out * w_out, k_size), dtype=F32)
-        cols_t = np.empty((chunks, k_size, h_out * w_out), dtype=F32)
-        _conv_weight_grad(
-            np.ascontiguousarray(x, dtype=F32), g, kh, kw, stride, padding, dw_parts, db_parts, xp, cols, cols_t
+        x, w = np.ascontiguousarray(x, dtype=F32), np.ascontiguousarray(w, dtype=F32)
+        plan, weights, parts, dx, scratch = _backward_setup(x.shape, w, stride, padding, input_grad)
+        _conv_backward(x, g, weights, plan, *parts, dx, *scratch)
+        return _gradients(parts, w, dx, input_grad)
+
+    def conv_block_forward(self, x, w, b, stride=1, padding=0, pool=2):
+        x, w = np.ascontiguousarray(x, dtype=F32), np.ascontiguousarray(w, dtype=F32)
+        n, c_in, height, width = x.shape
+        c_out, _, kh, kw = w.shape
+        h_out, w_out = _out_size(height, kh, stride, padding), _out_size(width, kw, stride, padding)
+        chunks = _chunks(n)
+        pooled = np.empty((n, c_out, h_out // pool, w_out // pool), dtype=F32)
+        argmax = np.empty(pooled.shape, dtype=np.int8)
+        direct, xp, cols, wide = _forward_scratch(chunks, c_in, height, width, c_out, kh, kw, stride, padding)
+        ybuf = np.empty((chunks, c_out, h_out, w_out), dtype=F32)
+        _conv_block_forward(
+            x,
+            w,
+            _weights_hwc(w),
+            np.ascontiguousarray(b, dtype=F32),
+            stride,
+            padding,
+            pool,
+            direct,
+            pooled,
+            argmax,
+            xp,
+            cols,
+            wide,
+            ybuf,
         )
-        # the columns were in (m, k, ci) order: back to the (ci, m, k) of the weights
-        dw = dw_parts.sum(axis=0).reshape(c_out, kh, kw, c_in).transpose(0, 3, 1, 2)
-        dw, db = np.ascontiguousarray(dw), db_parts.sum(axis=0)
-        if not input_grad:
-            return None, dw, db
-        if stride == 1 and padding <= kh - 1 and kh == kw:
-            # dX is the "full" correlation of dY with the kernel turned 180° and its channels swapped
-            flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-            dx = self.conv2d_forward(g, flipped, np.zeros(c_in, dtype=F32), 1, kh - 1 - padding)
-        else:
-            dx = np.empty(x.shape, dtype=F32)
-            plane = h_out * w_out
-            _conv_input_grad_strided(
-                g,
-                _t(w.reshape(c_out, k_size)),
-                kh,
-                kw,
-                stride,
-                padding,
-                dx,
-                np.empty((chunks, plane, c_out), dtype=F32),
-                np.empty((chunks, plane, k_size), dtype=F32),
-            )
-        return dx, dw, db
+        return pooled, argmax
+
+    def conv_block_backward(self, x, w, dpooled, pooled, argmax, stride=1, padding=0, pool=2, input_grad=True):
+        x, w = np.ascontiguousarray(x, dtype=F32), np.ascontiguousarray(w, dtype=F32)
+        n, c_in, height, width = x.shape
+        c_out, _, kh, kw = w.shape
+        h_out, w_out = _out_size(height, kh, stride, padding), _out_size(width, kw, stride, padding)
+        plan, weights, parts, dx, scratch = _backward_setup(x.shape, w, stride, padding, input_grad)
+        gbuf = np.empty((_chunks(n), c_out, h_out, w_out), dtype=F32)
+        _conv_block_backward(
+            x, np.ascontiguousarray(dpooled, dtype=F32), pooled, argmax, pool, weights, plan, *parts, dx, gbuf, *scratch
+        )
+        return _gradients(parts, w, dx, input_grad)
 
     # pooling -----------------------------------------------------------------
     def maxpool2d_forward(self, x, size):

@@ -117,6 +117,30 @@ class ReferenceBackend:
         dx = dxp[:, :, padding : padding + x.shape[2], padding : padding + x.shape[3]]
         return np.ascontiguousarray(dx), dw, db
 
+    def conv_block_forward(self, x: Array, w: Array, b: Array, stride: int = 1, padding: int = 0, pool: int = 2):
+        """The CNN's building block: MaxPool(ReLU(conv(x) + b)); returns (pooled, argmax)."""
+        return self.maxpool2d_forward(self.conv2d_forward(x, w, b, stride, padding, relu=True), pool)
+
+    def conv_block_backward(
+        self,
+        x: Array,
+        w: Array,
+        dpooled: Array,
+        pooled: Array,
+        argmax: Array,
+        stride: int = 1,
+        padding: int = 0,
+        pool: int = 2,
+        input_grad: bool = True,
+    ):
+        """(dx, dw, db) of the block. Only each window's maximum gets a gradient, and through the
+        ReLU only where that maximum was > 0, so the pooled values are all the mask needs."""
+        n, _, height, width = x.shape
+        c_out, _, kh, kw = w.shape
+        conv_shape = (n, c_out, (height + 2 * padding - kh) // stride + 1, (width + 2 * padding - kw) // stride + 1)
+        dy = self.maxpool2d_backward(dpooled * (pooled > 0), argmax, conv_shape, pool)
+        return self.conv2d_backward(x, w, dy, stride, padding, input_grad=input_grad)
+
     # ------------------------------------------------------------------ pooling
     def maxpool2d_forward(self, x: Array, size: int):
         """Largest value in each size×size window (stride = size); returns (y, argmax)."""
