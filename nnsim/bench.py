@@ -46,18 +46,19 @@ class StepResult:
     batch: int
     seconds: float
     torch_seconds: float | None
+    vs_torch: float | None  # the median over rounds of (PyTorch time / our time) within each round
 
     @property
     def samples_per_s(self) -> float:
         return self.batch / self.seconds
 
-    @property
-    def vs_torch(self) -> float | None:
-        return self.torch_seconds / self.seconds if self.torch_seconds else None
-
 
 def interleaved_medians(
-    functions: dict[str, Callable[[], object]], rounds: int = 7, budget: float = 0.15, settle: float = 0.2
+    functions: dict[str, Callable[[], object]],
+    rounds: int = 7,
+    budget: float = 0.15,
+    settle: float = 0.2,
+    samples: dict | None = None,
 ) -> dict:
     """Median seconds per call of each function, measured round by round in turn.
 
@@ -65,7 +66,8 @@ def interleaved_medians(
     after two untimed calls: the first call after a pause is slow for everyone (sleeping threads,
     cold caches), and what we compare is the steady pace. Between blocks the process sleeps
     ``settle`` seconds: BLAS and OpenMP thread pools spin for a while after each call, and a pool
-    still spinning would slow the next one down.
+    still spinning would slow the next one down. ``samples``, if given, receives every round's
+    figure per function, for paired comparisons.
     """
     blocks = {name: _block(fn) for name, fn in functions.items()}
     for block in blocks.values():  # warm up: compile, allocate, fill caches
@@ -75,13 +77,14 @@ def interleaved_medians(
         time.sleep(settle)
         once = max(block(1), 1e-7)
         repeats[name] = max(1, min(1000, int(budget / once)))
-    samples: dict[str, list[float]] = {name: [] for name in functions}
+    samples = samples if samples is not None else {}
+    samples.update({name: [] for name in functions})
     for _ in range(rounds):
         for name, block in blocks.items():
             if len(functions) > 1:
                 time.sleep(settle)
             samples[name].append(block(repeats[name]) / repeats[name])
-    return {name: float(np.median(values)) for name, values in samples.items()}
+    return {name: float(np.median(samples[name])) for name in functions}
 
 
 UNTIMED = 2  # calls before each timed block
@@ -293,12 +296,18 @@ def run_bench(backend: str = "cpu", compare: str | None = None, quick: bool = Fa
             functions = {"nnsim": nnsim_step(be, model, batch)}
             if compare == "torch":
                 functions["torch"] = TorchInChild(model, batch, threads, "cuda" if be.name == "cuda" else "cpu")
+            per_round: dict[str, list[float]] = {}
             try:
-                times = interleaved_medians(functions, rounds=rounds + 2, budget=0.1 if quick else 0.3)
+                times = interleaved_medians(
+                    functions, rounds=rounds + 4, budget=0.1 if quick else 0.25, samples=per_round
+                )
             finally:
                 if compare == "torch":
                     functions["torch"].close()
-            steps.append(StepResult(model, batch, times["nnsim"], times.get("torch")))
+            ratio = None
+            if compare == "torch":  # paired: both sides timed within a second of each other
+                ratio = float(np.median(np.array(per_round["torch"]) / np.array(per_round["nnsim"])))
+            steps.append(StepResult(model, batch, times["nnsim"], times.get("torch"), ratio))
     return {
         "date": str(date.today()),
         "machine": f"{platform.machine()}, {_cpu_name()}, {threads} threads",
@@ -313,7 +322,7 @@ def run_bench(backend: str = "cpu", compare: str | None = None, quick: bool = Fa
             }
             for k in kernels
         ],
-        "steps": [{**asdict(s), "samples_per_s": s.samples_per_s, "vs_torch": s.vs_torch} for s in steps],
+        "steps": [{**asdict(s), "samples_per_s": s.samples_per_s} for s in steps],
     }
 
 
