@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from nnsim.atomic import write_atomically
 from nnsim.data.datasets import data_home
 from nnsim.errors import NnsimError
 
@@ -124,7 +123,7 @@ def download_dataset(
             if not verify(data, remote.checksums):
                 errors.append(f"{mirror}: checksum mismatch")
                 continue
-            _write_atomically(target, data)
+            write_atomically(target, lambda handle, data=data: handle.write(data))
             break
         else:
             raise NnsimError(f"could not download {remote.name} ({'; '.join(errors)})")
@@ -146,16 +145,3 @@ def _fetch(url: str, label: str, progress: Progress | None, timeout: float) -> b
     if total is not None and len(data) != total:
         raise OSError(f"connection closed after {len(data)} of {total} bytes")
     return data
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

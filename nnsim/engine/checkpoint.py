@@ -8,13 +8,12 @@ interrupted save never leaves a half-written checkpoint behind.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from nnsim import __version__
+from nnsim.atomic import write_atomically
 from nnsim.engine.models import Model, ModelConfig, model_from_config
 from nnsim.errors import NnsimError
 from nnsim.safe_npz import read_npz
@@ -29,18 +28,7 @@ def save_checkpoint(path, model: Model, meta: dict | None = None) -> Path:
     header = {"format": FORMAT, "nnsim": __version__, "config": model.config.to_dict(), "meta": meta or {}}
     arrays = {_PARAM_PREFIX + name: value for name, value in model.state_dict().items()}
     arrays["__header__"] = np.array(json.dumps(header))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, lambda handle: np.savez(handle, **arrays))
 
 
 def read_checkpoint(path) -> tuple[dict, dict[str, np.ndarray]]:

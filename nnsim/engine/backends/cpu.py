@@ -485,38 +485,10 @@ def _conv_block_forward(x, w, w_hwc, bias, stride, padding, size, direct, pooled
 
 
 @njit(parallel=True, **_JIT)
-def _conv_backward(x, g, w, plan, dw_parts, db_parts, dx, xph, cols, cols_t, xp2, cols2, wide2, g_t, dcols):
-    """All samples' gradients from g = dL/d(conv output); dW and db summed per chunk."""
-    n_size, c_out = x.shape[0], g.shape[1]
-    chunks = xph.shape[0]
-    for chunk in prange(chunks):
-        dw_parts[chunk] = F32(0.0)
-        db_parts[chunk] = F32(0.0)
-        for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
-            gn = g[n].reshape(c_out, g.shape[2] * g.shape[3])
-            _conv_backward_sample(
-                x[n],
-                gn,
-                w,
-                plan,
-                db_parts[chunk],
-                dw_parts[chunk],
-                dx[min(n, dx.shape[0] - 1)],
-                xph[chunk],
-                cols[chunk],
-                cols_t[chunk],
-                xp2[chunk],
-                cols2[chunk],
-                wide2[chunk],
-                g_t[chunk],
-                dcols[chunk],
-            )
-
-
-@njit(parallel=True, **_JIT)
-def _conv_block_backward(
+def _conv_backward(
     x,
-    dpooled,
+    g,
+    unpool,
     pooled,
     argmax,
     size,
@@ -535,16 +507,23 @@ def _conv_block_backward(
     g_t,
     dcols,
 ):
-    """The block's gradients: unpool (and un-ReLU) one sample into cache, then as _conv_backward."""
+    """All samples' gradients; dW and db summed per chunk.
+
+    g is dL/d(conv output); or, with `unpool`, dL/d(pooled output) of a conv block, which is
+    first spread back over each sample's windows (and through its ReLU) in cache.
+    """
     n_size = x.shape[0]
     chunks = xph.shape[0]
     for chunk in prange(chunks):
         dw_parts[chunk] = F32(0.0)
         db_parts[chunk] = F32(0.0)
-        g3 = gbuf[chunk]
         for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
-            _unpool_sample(dpooled[n], argmax[n], size, pooled[n], True, g3)
-            gn = g3.reshape(g3.shape[0], g3.shape[1] * g3.shape[2])
+            if unpool:
+                _unpool_sample(g[n], argmax[n], size, pooled[n], True, gbuf[chunk])
+                gn3 = gbuf[chunk]
+            else:
+                gn3 = g[n]
+            gn = gn3.reshape(gn3.shape[0], gn3.shape[1] * gn3.shape[2])
             _conv_backward_sample(
                 x[n],
                 gn,
@@ -1018,7 +997,8 @@ class CpuBackend(ReferenceBackend):
             g = masked
         x, w = np.ascontiguousarray(x, dtype=F32), np.ascontiguousarray(w, dtype=F32)
         plan, weights, parts, dx, scratch = _backward_setup(x.shape, w, stride, padding, input_grad)
-        _conv_backward(x, g, weights, plan, *parts, dx, *scratch)
+        nothing = np.empty((1, 1, 1, 1), dtype=F32)
+        _conv_backward(x, g, False, nothing, nothing.astype(np.int8), 1, weights, plan, *parts, dx, nothing, *scratch)
         return _gradients(parts, w, dx, input_grad)
 
     def conv_block_forward(self, x, w, b, stride=1, padding=0, pool=2):
@@ -1056,9 +1036,8 @@ class CpuBackend(ReferenceBackend):
         h_out, w_out = _out_size(height, kh, stride, padding), _out_size(width, kw, stride, padding)
         plan, weights, parts, dx, scratch = _backward_setup(x.shape, w, stride, padding, input_grad)
         gbuf = np.empty((_chunks(n), c_out, h_out, w_out), dtype=F32)
-        _conv_block_backward(
-            x, np.ascontiguousarray(dpooled, dtype=F32), pooled, argmax, pool, weights, plan, *parts, dx, gbuf, *scratch
-        )
+        dpooled = np.ascontiguousarray(dpooled, dtype=F32)
+        _conv_backward(x, dpooled, True, pooled, argmax, pool, weights, plan, *parts, dx, gbuf, *scratch)
         return _gradients(parts, w, dx, input_grad)
 
     # pooling -----------------------------------------------------------------
