@@ -286,7 +286,12 @@ def run_bench(backend: str = "cpu", compare: str | None = None, quick: bool = Fa
         if quick and name in ("matmul 1024",):
             continue
         report(f"kernel: {name}")
-        times = interleaved_medians({"be": run, "ref": run_ref}, rounds=rounds, budget=0.05 if quick else 0.1)
+
+        def timed(run=run):
+            run()
+            be.synchronize()  # a GPU only queues the work: time it to the end
+
+        times = interleaved_medians({"be": timed, "ref": run_ref}, rounds=rounds, budget=0.05 if quick else 0.1)
         kernels.append(KernelResult(name, shape, gflop, times["be"], times["ref"]))
     steps = []
     threads = _threads()

@@ -19,12 +19,14 @@ DIGITS = ROOT / "sample_images" / "digits"
 
 
 def nnsim(*args, cwd=None, env=None):
+    """Run the CLI as a user would: no CUDA simulator (that is for the kernel tests only)."""
+    environment = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "nnsim", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env={**os.environ, **(env or {})},
+        env=environment,
         timeout=300,
     )
 

@@ -36,9 +36,11 @@ def get_backend(name: str = "auto"):
     if name == "auto":
         for candidate in ("cuda", "cpu"):
             try:
-                return get_backend(candidate)
+                backend = get_backend(candidate)
             except NnsimError:
                 continue
+            if not getattr(backend, "simulated", False):  # the CUDA simulator is for tests only
+                return backend
         return get_backend("reference")
     if name not in _BACKENDS:
         raise NnsimError(f"unknown backend {name!r}; choose one of {', '.join(BACKEND_NAMES)}")

@@ -35,6 +35,9 @@ class ReferenceBackend:
     def copy(self, array: Array) -> Array:
         return array.copy()
 
+    def synchronize(self) -> None:
+        """Wait for queued work to finish (GPU backends queue it; here every op has finished)."""
+
     def is_finite(self, array: Array) -> bool:
         return bool(np.isfinite(array).all())
 
