@@ -702,6 +702,12 @@ class CudaBackend:
             raise NnsimError(f"the cuda backend cannot start: {error}") from None
         if not available:
             raise NnsimError("the cuda backend needs an NVIDIA GPU with a working driver; none was found")
+        try:  # a GPU is there: can kernels be compiled and run on it?
+            probe = cuda.device_array(1, dtype=F32)
+            _fill[1, 32](probe, 1)
+            cuda.synchronize()
+        except Exception as error:
+            raise NnsimError(f"the cuda backend found a GPU but cannot run kernels on it: {error}") from None
 
     # arrays ------------------------------------------------------------------
     def asarray(self, array, dtype=None):
