@@ -194,6 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print the result as one JSON object")
     bench.set_defaults(handler=cmd_bench)
 
+    lessons = sub.add_parser("lessons", help="list the lessons or check lesson files")
+    lessons_sub = lessons.add_subparsers(dest="lessons_command", metavar="ACTION", parser_class=_Parser, required=True)
+    lessons_sub.add_parser("list", help="the shipped lessons, in order").set_defaults(handler=cmd_lessons_list)
+    check = lessons_sub.add_parser(
+        "check",
+        help="check lesson files; prints file:line: problem and exits 1 on any",
+        description="Check lesson files (default: the shipped ones) against the lesson format and the "
+        "parameters each widget accepts. See docs/lesson-format.md.",
+    )
+    check.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="lesson files or folders of them")
+    check.set_defaults(handler=cmd_lessons_check)
+
     data = sub.add_parser("data", help="list or download data sets")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
     data_sub.add_parser("list", help="the data sets nnsim knows and where they are").set_defaults(handler=cmd_data_list)
@@ -429,6 +441,52 @@ def cmd_bench(args) -> int:
         )
     out.print(steps)
     return 0
+
+
+# ------------------------------------------------------------------------------ lessons
+def _shipped_lessons() -> list[Path]:
+    from nnsim.lessons import lesson_files
+    from nnsim.resources import shipped_path
+
+    folder = shipped_path("lessons")
+    return lesson_files(folder) if folder.is_dir() else []
+
+
+def cmd_lessons_list(args) -> int:
+    from nnsim.lessons import parse_lesson
+
+    files = _shipped_lessons()
+    if not files:
+        print("no lessons are shipped in this version of nnsim")
+    for path in files:
+        lesson = parse_lesson(path)
+        mark = "" if lesson.ok else "  (has problems: nnsim lessons check)"
+        print(f"{lesson.section:>2}. {lesson.title or path.name} — {len(lesson.steps)} steps{mark}")
+    return 0
+
+
+def cmd_lessons_check(args) -> int:
+    from nnsim.lessons import lesson_files, parse_lesson
+
+    paths: list[Path] = []
+    for path in args.paths or _shipped_lessons():
+        if path.is_dir():
+            paths.extend(lesson_files(path) or sorted(path.glob("*.md")))
+        elif path.exists():
+            paths.append(path)
+        else:
+            raise NnsimError(f"{path}: no such file or folder")
+    problems = 0
+    for path in paths:
+        for error in parse_lesson(path).errors:
+            print(error)
+            problems += 1
+    print(
+        f"checked {len(paths)} lesson file{'s' if len(paths) != 1 else ''}: "
+        f"{problems} problem{'s' if problems != 1 else ''}",
+        file=sys.stderr,
+    )
+    return 1 if problems else 0
 
 
 # ------------------------------------------------------------------------------ data
