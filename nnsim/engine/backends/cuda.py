@@ -721,9 +721,6 @@ class CudaBackend:
     def to_numpy(self, array) -> np.ndarray:
         return array.copy_to_host() if _on_device(array) else np.asarray(array)
 
-    def empty(self, shape, dtype=F32):
-        return cuda.device_array(shape, dtype=dtype)
-
     def zeros_like(self, array):
         out = cuda.device_array(array.shape, dtype=array.dtype)
         flat = _flat(out)
@@ -737,9 +734,6 @@ class CudaBackend:
 
     def synchronize(self) -> None:
         cuda.synchronize()
-
-    def is_finite(self, array) -> bool:
-        return bool(np.isfinite(self.to_numpy(array)).all())
 
     def reshape(self, x, shape):
         return x.reshape(*_resolve(shape, x.size))

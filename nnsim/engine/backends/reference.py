@@ -38,9 +38,6 @@ class ReferenceBackend:
     def synchronize(self) -> None:
         """Wait for queued work to finish (GPU backends queue it; here every op has finished)."""
 
-    def is_finite(self, array: Array) -> bool:
-        return bool(np.isfinite(array).all())
-
     # ------------------------------------------------------------------ matmul
     def matmul(self, a: Array, b: Array) -> Array:
         """(M,K)@(K,N) -> (M,N); batched (B,M,K)@(B,K,N) -> (B,M,N)."""
