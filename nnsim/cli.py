@@ -343,14 +343,15 @@ def _print_progress(trainer, events):
         console=console,
         transient=True,
     ) as bar:
-        task = None
+        task, task_epoch = None, None
         for event in events:
             kind = event.event
             if kind == "step":
-                if task is None or bar.tasks[task].fields["epoch"] != event.epoch:
+                if event.epoch != task_epoch:  # a fresh bar for each epoch
                     if task is not None:
                         bar.remove_task(task)
                     task = bar.add_task("", total=event.batches, epoch=event.epoch, loss=0.0, acc=0.0, speed=0.0)
+                    task_epoch = event.epoch
                 bar.update(task, completed=event.batch, loss=event.loss, acc=event.accuracy, speed=event.samples_per_s)
             elif kind == "epoch":
                 line = (

@@ -62,6 +62,15 @@ def test_train_json_ends_with_done(mlp_checkpoint, tmp_path):
     assert done["steps"] == 5
 
 
+def test_train_with_progress_over_several_epochs():
+    result = nnsim("train", "--model", "mlp", "--epochs", "3", "--backend", "reference", env={"COLUMNS": "120"})
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    for epoch in (1, 2, 3):
+        assert f"epoch {epoch}/3:" in result.stdout
+    assert "test accuracy" in result.stdout
+
+
 def test_train_with_progress_prints_test_accuracy():
     result = nnsim("train", "--model", "mlp", "--max-steps", "20", "--backend", "reference")
     assert result.returncode == 0, result.stderr

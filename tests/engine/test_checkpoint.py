@@ -1,6 +1,7 @@
 """Checkpoints: round trip, atomic writes, no pickle, refusing the wrong network."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -21,6 +22,9 @@ def test_round_trip(ref, tmp_path):
     x = np.random.default_rng(0).random((2, 1, 14, 14)).astype(np.float32)
     np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # a normal file's mode, not mkstemp's 0600
 
 
 def test_a_failed_write_keeps_the_old_file(ref, tmp_path, monkeypatch):
