@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser(
         "bench",
-        help="measure kernels and training steps (GFLOP/s, % of peak)",
+        help="measure kernels and training steps (GFLOP/s, %% of peak)",
         description="Time every kernel and whole CNN/ViT training steps on a backend, "
         "against the reference backend and, optionally, PyTorch.",
     )

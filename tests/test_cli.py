@@ -256,6 +256,26 @@ def test_ctrl_c_saves_the_last_step_and_exits_130(tmp_path):
     assert meta["steps"] >= 1 and model.config.model == "cnn"
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["train"],
+        ["predict"],
+        ["bench"],
+        ["data"],
+        ["data", "list"],
+        ["data", "download"],
+        ["lessons"],
+        ["lessons", "check"],
+    ],
+)
+def test_every_help_page(command):
+    result = nnsim(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "usage: nnsim" in result.stdout and "Traceback" not in result.stderr
+
+
 def test_data_list_and_help():
     result = nnsim("data", "list")
     assert result.returncode == 0 and "mnist-mini" in result.stdout and "built in" in result.stdout
