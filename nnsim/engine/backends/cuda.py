@@ -41,6 +41,12 @@ def _blocks(count: int, threads: int = THREADS) -> int:
     return max(1, (count + threads - 1) // threads)
 
 
+@cuda.jit(device=True)
+def _unravel(i, d1, d2, d3):
+    """Flat index i of a C-ordered (·, d1, d2, d3) array as its four coordinates."""
+    return i // (d1 * d2 * d3), (i // (d2 * d3)) % d1, (i // d3) % d2, i % d3
+
+
 def simulated() -> bool:
     from numba import config
 
@@ -374,13 +380,9 @@ def _conv_input_grad(g, w, stride, padding, dx):
     i = cuda.grid(1)
     if i >= dx.size:
         return
-    n_size, c_in, height, width = dx.shape
     c_out, _, kh, kw = w.shape
     h_out, w_out = g.shape[2], g.shape[3]
-    xx = i % width
-    yy = (i // width) % height
-    ci = (i // (width * height)) % c_in
-    n = i // (width * height * c_in)
+    n, ci, yy, xx = _unravel(i, dx.shape[1], dx.shape[2], dx.shape[3])
     total = F32(0.0)
     for m in range(kh):
         hs = yy + padding - m
@@ -423,11 +425,7 @@ def _maxpool_forward(x, size, y, argmax):
     i = cuda.grid(1)
     if i >= y.size:
         return
-    n_size, channels, h_out, w_out = y.shape
-    w = i % w_out
-    h = (i // w_out) % h_out
-    c = (i // (w_out * h_out)) % channels
-    n = i // (w_out * h_out * channels)
+    n, c, h, w = _unravel(i, y.shape[1], y.shape[2], y.shape[3])
     best = x[n, c, h * size, w * size]
     best_index = 0
     for m in range(size):
@@ -447,11 +445,7 @@ def _maxpool_backward(dy, argmax, pooled, masked, size, dx):
     i = cuda.grid(1)
     if i >= dx.size:
         return
-    n_size, channels, height, width = dx.shape
-    xx = i % width
-    yy = (i // width) % height
-    c = (i // (width * height)) % channels
-    n = i // (width * height * channels)
+    n, c, yy, xx = _unravel(i, dx.shape[1], dx.shape[2], dx.shape[3])
     h, w = yy // size, xx // size
     value = F32(0.0)
     if h < dy.shape[2] and w < dy.shape[3] and argmax[n, c, h, w] == (yy % size) * size + xx % size:
@@ -585,11 +579,8 @@ def _split_heads(qkv, heads, q, k, v, backward):
     i = cuda.grid(1)
     if i >= q.size:
         return
-    n_size, _, tokens, d_head = q.shape
-    e = i % d_head
-    t = (i // d_head) % tokens
-    h = (i // (d_head * tokens)) % heads
-    n = i // (d_head * tokens * heads)
+    d_head = q.shape[3]
+    n, h, t, e = _unravel(i, heads, q.shape[2], d_head)
     dim = heads * d_head
     column = h * d_head + e
     if backward:
@@ -608,11 +599,8 @@ def _merge_heads(x, out, backward):
     i = cuda.grid(1)
     if i >= x.size:
         return
-    n_size, heads, tokens, d_head = x.shape
-    e = i % d_head
-    t = (i // d_head) % tokens
-    h = (i // (d_head * tokens)) % heads
-    n = i // (d_head * tokens * heads)
+    d_head = x.shape[3]
+    n, h, t, e = _unravel(i, x.shape[1], x.shape[2], d_head)
     if backward:
         x[n, h, t, e] = out[n, t, h * d_head + e]
     else:
@@ -625,11 +613,8 @@ def _patchify(x, patch, patches, backward):
     i = cuda.grid(1)
     if i >= x.size:
         return
-    n_size, channels, height, width = x.shape
-    xx = i % width
-    yy = (i // width) % height
-    c = (i // (width * height)) % channels
-    n = i // (width * height * channels)
+    height, width = x.shape[2], x.shape[3]
+    n, c, yy, xx = _unravel(i, x.shape[1], height, width)
     cols = width // patch
     row, col = yy // patch, xx // patch
     inside = row < height // patch and col < cols
