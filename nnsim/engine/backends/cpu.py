@@ -19,6 +19,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from nnsim.engine.backends import rowmath
 from nnsim.engine.backends.reference import ReferenceBackend
 
 F32 = np.float32
@@ -691,41 +692,22 @@ def _relu_backward(z, dy, dz):
 
 
 # ----------------------------------------------------------------------------------- layer norm
+_layernorm_row = njit(**_JIT)(rowmath.layernorm_row)
+_layernorm_backward_row = njit(**_JIT)(rowmath.layernorm_backward_row)
+_sgd_one = njit(**_JIT)(rowmath.sgd_one)
+_adam_one = njit(**_JIT)(rowmath.adam_one)
+
+
 @njit(parallel=True, **_JIT)
 def _layernorm_forward(x, gamma, beta, eps, y, xhat, rstd):
-    rows, features = x.shape
-    for r in prange(rows):
-        mean = F32(0.0)
-        for f in range(features):
-            mean += x[r, f]
-        mean /= features
-        var = F32(0.0)
-        for f in range(features):
-            d = x[r, f] - mean
-            var += d * d
-        var /= features
-        inv = F32(1.0) / math.sqrt(var + eps)
-        rstd[r, 0] = inv
-        for f in range(features):
-            normed = (x[r, f] - mean) * inv
-            xhat[r, f] = normed
-            y[r, f] = normed * gamma[f] + beta[f]
+    for r in prange(x.shape[0]):
+        _layernorm_row(x, r, gamma, beta, eps, y, xhat, rstd)
 
 
 @njit(parallel=True, **_JIT)
 def _layernorm_backward(dy, xhat, rstd, gamma, dx):
-    rows, features = dy.shape
-    for r in prange(rows):
-        mean_d = F32(0.0)
-        mean_dx = F32(0.0)
-        for f in range(features):
-            d = dy[r, f] * gamma[f]
-            mean_d += d
-            mean_dx += d * xhat[r, f]
-        mean_d /= features
-        mean_dx /= features
-        for f in range(features):
-            dx[r, f] = rstd[r, 0] * (dy[r, f] * gamma[f] - mean_d - xhat[r, f] * mean_dx)
+    for r in prange(dy.shape[0]):
+        _layernorm_backward_row(dy, r, xhat, rstd, gamma, dx)
 
 
 # ----------------------------------------------------------------------------------- attention
@@ -848,23 +830,15 @@ def _unmerge_heads(dy, heads, out):
 @njit(**_JIT)
 def _sgd_update(param, grad, velocity, lr, momentum, weight_decay):
     for i in range(param.size):
-        g = grad[i] + weight_decay * param[i]
-        if momentum != 0:
-            velocity[i] = momentum * velocity[i] + g
-            g = velocity[i]
-        param[i] -= lr * g
+        _sgd_one(param, grad, velocity, i, lr, momentum, weight_decay)
 
 
 @njit(**_JIT)
 def _adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, correction1, correction2):
     for i in range(param.size):
-        g = grad[i] + weight_decay * param[i]
-        m[i] = beta1 * m[i] + (F32(1.0) - beta1) * g
-        v[i] = beta2 * v[i] + (F32(1.0) - beta2) * g * g
-        param[i] -= lr * (m[i] / correction1) / (math.sqrt(v[i] / correction2) + eps)
+        _adam_one(param, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, correction1, correction2)
 
 
-# ----------------------------------------------------------------------------------- the backend
 def _keep_freed_memory() -> None:
     """Ask glibc to keep freed blocks of up to 32 MB for reuse instead of unmapping them.
 

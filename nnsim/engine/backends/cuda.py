@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from nnsim.engine.backends import rowmath
 from nnsim.errors import NnsimError
 
 try:
@@ -258,21 +259,14 @@ def _sum_two(values, flags, out):
 def _sgd(param, grad, velocity, lr, momentum, weight_decay):
     i = cuda.grid(1)
     if i < param.size:
-        g = grad[i] + weight_decay * param[i]
-        if momentum != 0:
-            velocity[i] = momentum * velocity[i] + g
-            g = velocity[i]
-        param[i] -= lr * g
+        _sgd_one(param, grad, velocity, i, lr, momentum, weight_decay)
 
 
 @cuda.jit
 def _adam(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, correction1, correction2):
     i = cuda.grid(1)
     if i < param.size:
-        g = grad[i] + weight_decay * param[i]
-        m[i] = beta1 * m[i] + (F32(1.0) - beta1) * g
-        v[i] = beta2 * v[i] + (F32(1.0) - beta2) * g * g
-        param[i] -= lr * (m[i] / correction1) / (math.sqrt(v[i] / correction2) + eps)
+        _adam_one(param, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, correction1, correction2)
 
 
 # ----------------------------------------------------------------------------------- convolution
@@ -455,45 +449,24 @@ def _maxpool_backward(dy, argmax, pooled, masked, size, dx):
 
 
 # ----------------------------------------------------------------------------------- layer norm
+_layernorm_row = cuda.jit(device=True)(rowmath.layernorm_row)
+_layernorm_backward_row = cuda.jit(device=True)(rowmath.layernorm_backward_row)
+_sgd_one = cuda.jit(device=True)(rowmath.sgd_one)
+_adam_one = cuda.jit(device=True)(rowmath.adam_one)
+
+
 @cuda.jit
 def _layernorm_forward(x, gamma, beta, eps, y, xhat, rstd):
     r = cuda.grid(1)
-    if r >= x.shape[0]:
-        return
-    features = x.shape[1]
-    mean = F32(0.0)
-    for f in range(features):
-        mean += x[r, f]
-    mean /= features
-    var = F32(0.0)
-    for f in range(features):
-        d = x[r, f] - mean
-        var += d * d
-    var /= features
-    inv = F32(1.0) / math.sqrt(var + eps)
-    rstd[r, 0] = inv
-    for f in range(features):
-        normed = (x[r, f] - mean) * inv
-        xhat[r, f] = normed
-        y[r, f] = normed * gamma[f] + beta[f]
+    if r < x.shape[0]:
+        _layernorm_row(x, r, gamma, beta, eps, y, xhat, rstd)
 
 
 @cuda.jit
 def _layernorm_backward(dy, xhat, rstd, gamma, dx):
     r = cuda.grid(1)
-    if r >= dy.shape[0]:
-        return
-    features = dy.shape[1]
-    mean_d = F32(0.0)
-    mean_dx = F32(0.0)
-    for f in range(features):
-        d = dy[r, f] * gamma[f]
-        mean_d += d
-        mean_dx += d * xhat[r, f]
-    mean_d /= features
-    mean_dx /= features
-    for f in range(features):
-        dx[r, f] = rstd[r, 0] * (dy[r, f] * gamma[f] - mean_d - xhat[r, f] * mean_dx)
+    if r < dy.shape[0]:
+        _layernorm_backward_row(dy, r, xhat, rstd, gamma, dx)
 
 
 @cuda.jit
