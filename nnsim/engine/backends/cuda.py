@@ -48,6 +48,12 @@ def _unravel(i, d1, d2, d3):
     return i // (d1 * d2 * d3), (i // (d2 * d3)) % d1, (i // d3) % d2, i % d3
 
 
+@cuda.jit(device=True)
+def _unravel3(i, d1, d2):
+    """Flat index i of a C-ordered (·, d1, d2) array as its three coordinates."""
+    return i // (d1 * d2), (i // d2) % d1, i % d2
+
+
 def simulated() -> bool:
     from numba import config
 
@@ -604,10 +610,7 @@ def _add_tokens(tokens, cls, positions, out):
     i = cuda.grid(1)
     if i >= out.size:
         return
-    dim = out.shape[2]
-    f = i % dim
-    t = (i // dim) % out.shape[1]
-    n = i // (dim * out.shape[1])
+    n, t, f = _unravel3(i, out.shape[1], out.shape[2])
     value = cls[0, f] if t == 0 else tokens[n, t - 1, f]
     out[n, t, f] = value + positions[t, f]
 
@@ -631,10 +634,7 @@ def _take_token(x, index, out, backward):
     i = cuda.grid(1)
     if i >= x.size:
         return
-    dim = x.shape[2]
-    f = i % dim
-    t = (i // dim) % x.shape[1]
-    n = i // (dim * x.shape[1])
+    n, t, f = _unravel3(i, x.shape[1], x.shape[2])
     if backward:
         x[n, t, f] = out[n, f] if t == index else F32(0.0)
     elif t == index:
@@ -963,10 +963,7 @@ def _copy_tokens(dy, dtokens):
     """dtokens[n, t] = dy[n, t + 1]: the gradient of the patch tokens, without the CLS row."""
     i = cuda.grid(1)
     if i < dtokens.size:
-        dim = dtokens.shape[2]
-        f = i % dim
-        t = (i // dim) % dtokens.shape[1]
-        n = i // (dim * dtokens.shape[1])
+        n, t, f = _unravel3(i, dtokens.shape[1], dtokens.shape[2])
         dtokens[n, t, f] = dy[n, t + 1, f]
 
 
