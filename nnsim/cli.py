@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -25,6 +26,13 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _port(text: str) -> int:
+    port = _int(text)
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a whole number from 1 to 65535, not {text!r}")
+    return port
 
 
 def _positive_int(text: str) -> int:
@@ -205,6 +213,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="lesson files or folders of them")
     check.set_defaults(handler=cmd_lessons_check)
+    open_lesson = lessons_sub.add_parser(
+        "open",
+        help="open the app at one lesson file (a shipped one or your own)",
+        description="Open the nnsim app at a lesson file. Problems in the file show as error panels in "
+        "its steps; `nnsim lessons check PATH` lists them.",
+    )
+    open_lesson.add_argument("path", type=Path, metavar="PATH", help="a lesson file (.md)")
+    open_lesson.set_defaults(handler=cmd_lessons_open)
+
+    serve = sub.add_parser(
+        "serve",
+        help="the same app in a web browser (textual-serve)",
+        description="Serve the nnsim app to a web browser: open the address it prints. Each browser tab "
+        "runs its own copy of the app on this machine.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    serve.add_argument("--host", default="localhost", help="the address to listen on")
+    serve.add_argument("--port", type=_port, default=8000, help="the port to listen on")
+    serve.set_defaults(handler=cmd_serve)
 
     data = sub.add_parser("data", help="list or download data sets")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
@@ -220,8 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "handler", None) is None:
-        parser.print_help()
-        return 0
+        args.handler = cmd_app
     try:
         return args.handler(args) or 0
     except NnsimError as error:
@@ -488,6 +514,37 @@ def cmd_lessons_check(args) -> int:
         file=sys.stderr,
     )
     return 1 if problems else 0
+
+
+def cmd_lessons_open(args) -> int:
+    path = args.path.expanduser()
+    if not path.is_file():
+        raise NnsimError(f"{path}: no such lesson file")
+    return _run_app(lesson=path)
+
+
+# ------------------------------------------------------------------------------ the app
+def cmd_app(args) -> int:
+    return _run_app(lesson=None)
+
+
+def _run_app(lesson: Path | None) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise NnsimError("the app needs a terminal (run `nnsim --help` for the commands that do not)")
+    from nnsim.tui.app import NnsimApp
+
+    NnsimApp(lesson=lesson).run()
+    return 0
+
+
+def cmd_serve(args) -> int:
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise NnsimError("nnsim serve needs textual-serve: pip install textual-serve") from None
+    command = f"{shlex.quote(sys.executable)} -m nnsim"
+    Server(command, host=args.host, port=args.port, title="nnsim").serve()
+    return 0
 
 
 # ------------------------------------------------------------------------------ data

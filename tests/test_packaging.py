@@ -53,6 +53,9 @@ def test_wheel_contents(installed):
     assert "nnsim/data/builtin/NOTICE.md" in names
     assert "nnsim/_shipped/sample_images/NOTICE.md" in names
     assert "nnsim/_shipped/sample_images/digits/7.png" in names
+    assert "nnsim/_shipped/lessons/01-why-it-matters.md" in names
+    assert "nnsim/data/builtin/lesson-cnn.npz" in names
+    assert "nnsim/tui/nnsim.tcss" in names
     assert sum(zipfile.ZipFile(wheel).getinfo(n).file_size for n in names) < 8_000_000
 
 
@@ -90,3 +93,6 @@ def test_runs_from_another_folder(installed, tmp_path):
     predicted = run(installed, "predict", digit, "--checkpoint", checkpoint, "--json")
     assert predicted.returncode == 0, predicted.stderr
     assert json.loads(predicted.stdout)["top"][0]["class"] == "4"
+    lessons = run(installed, "lessons", "check")
+    assert lessons.returncode == 0, lessons.stdout + lessons.stderr
+    assert "checked 5 lesson files: 0 problems" in lessons.stderr

@@ -1,0 +1,74 @@
+"""NnsimApp: the school. Home lists the lessons; a lesson steps through prose and live widgets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from nnsim.tui.catalogue import Entry, own_lesson, shipped_lessons
+from nnsim.tui.progress import ProgressStore
+
+THEMES = {"dark": "textual-dark", "light": "textual-light"}
+
+
+class NnsimApp(App):
+    CSS_PATH = "nnsim.tcss"
+    TITLE = "nnsim"
+    SUB_TITLE = "how neural networks classify images"
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("t", "toggle_theme", "Light/dark"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, lesson: Path | None = None, progress: ProgressStore | None = None):
+        """lesson: open this lesson file (the learner's own or a shipped one) instead of home."""
+        super().__init__()
+        self.progress = progress if progress is not None else ProgressStore()
+        self.entries: list[Entry] = [own_lesson(lesson)] if lesson is not None else shipped_lessons()
+        self.start_in_lesson = lesson is not None
+
+    def on_mount(self) -> None:
+        self.theme = THEMES.get(self.progress.settings.get("theme", "dark"), THEMES["dark"])
+        from nnsim.tui.screens.home import HomeScreen
+
+        self.push_screen(HomeScreen(self.entries))
+        if self.start_in_lesson:
+            self.open_lesson(self.entries[0])
+
+    def open_lesson(self, entry: Entry) -> None:
+        from nnsim.tui.screens.lesson import LessonScreen
+
+        progress = self.progress.get(entry.key)
+        start = 0 if progress.done else progress.step
+        while isinstance(self.screen, LessonScreen):
+            self.pop_screen()
+        self.push_screen(LessonScreen(entry, start))
+
+    def action_help(self) -> None:
+        from nnsim.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_theme(self) -> None:
+        dark = self.theme != THEMES["dark"]
+        self.theme = THEMES["dark" if dark else "light"]
+        self.progress.set_setting("theme", "dark" if dark else "light")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for index, entry in enumerate(self.entries):
+            number = entry.lesson.section or index + 1
+            yield SystemCommand(
+                f"Lesson {number}: {entry.title}", entry.lesson.summary, partial(self.open_lesson, entry)
+            )
+        yield SystemCommand("Help", "Keys, mouse and how lessons work", self.action_help)
+        yield SystemCommand(
+            "Light or dark theme", "Switch between the light and the dark theme", self.action_toggle_theme
+        )

@@ -1,0 +1,93 @@
+"""Tensors drawn as terminal cells, and lesson image names turned into files.
+
+A cell holds two pixels: the upper half block "▀" takes the top pixel as its colour and the bottom
+pixel as its background, so an H×W image needs W columns and ⌈H/2⌉ rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rich.style import Style
+from rich.text import Text
+
+from nnsim.data.images import LoadedImage, load_image
+from nnsim.errors import NnsimError
+from nnsim.resources import shipped_path
+
+CHANNEL_TINTS = {"R": (1.0, 0.0, 0.0), "G": (0.0, 1.0, 0.0), "B": (0.0, 0.4, 1.0)}
+FRAME = np.array([1.0, 0.85, 0.0])  # the zoom window's outline: yellow, mixed into the pixels
+
+
+def resolve_image(name: str, base: Path | None = None) -> Path:
+    """A lesson's image name: an existing path, relative to the lesson file, or under sample_images/."""
+    path = Path(name).expanduser()
+    candidates = [path] if path.is_absolute() else [Path.cwd() / path]
+    if base is not None and not path.is_absolute():
+        candidates.insert(0, base / path)
+    if not path.is_absolute():
+        candidates.append(shipped_path("sample_images") / path)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise NnsimError(f"{name}: no such image (looked beside the lesson and in nnsim's sample_images)")
+
+
+def load_for_display(path: Path, largest_gray: int, largest_rgb: int) -> LoadedImage:
+    """The image as its tensor, shrunk (keeping its shape) when a side is longer than fits."""
+    loaded = load_image(path)
+    largest = largest_rgb if loaded.tensor.ndim == 3 else largest_gray
+    height, width = loaded.tensor.shape[-2:]
+    if max(height, width) <= largest:
+        return loaded
+    scale = largest / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resized = load_image(path, size=size)
+    return LoadedImage(resized.tensor, loaded.original_size, loaded.original_mode, resized.notes)
+
+
+def to_rgb(tensor: np.ndarray, tint: tuple[float, float, float] | None = None) -> np.ndarray:
+    """(H,W) or (3,H,W) values in 0..1 as (H,W,3) colours; a 2-D tensor with a tint is one channel."""
+    array = np.clip(np.asarray(tensor, dtype=np.float64), 0.0, 1.0)
+    if array.ndim == 3:
+        return array.transpose(1, 2, 0)
+    return array[..., None] * np.asarray(tint if tint is not None else (1.0, 1.0, 1.0))
+
+
+def frame_window(rgb: np.ndarray, row: int, col: int, size: int) -> np.ndarray:
+    """A copy of rgb with the pixels just around the window [row:row+size, col:col+size] tinted."""
+    framed = rgb.copy()
+    height, width = rgb.shape[:2]
+    top, left, bottom, right = row - 1, col - 1, row + size, col + size
+    for r in range(max(top, 0), min(bottom, height - 1) + 1):
+        for c in range(max(left, 0), min(right, width - 1) + 1):
+            if r in (top, bottom) or c in (left, right):
+                framed[r, c] = 0.25 * framed[r, c] + 0.75 * FRAME
+    return framed
+
+
+def half_blocks(rgb: np.ndarray) -> Text:
+    """(H,W,3) colours in 0..1 as rows of "▀" cells, two pixels a cell."""
+    pixels = (np.clip(rgb, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    height, width = pixels.shape[:2]
+    text = Text(no_wrap=True, overflow="crop")
+    for top in range(0, height, 2):
+        for col in range(width):
+            upper = _hex(pixels[top, col])
+            lower = _hex(pixels[top + 1, col]) if top + 1 < height else None
+            text.append("▀", Style(color=upper, bgcolor=lower))
+        if top + 2 < height:
+            text.append("\n")
+    return text
+
+
+def _hex(pixel: np.ndarray) -> str:
+    return f"#{int(pixel[0]):02x}{int(pixel[1]):02x}{int(pixel[2]):02x}"
+
+
+def value_style(value: float, tint: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Style:
+    """A cell coloured like its pixel, with text that stays readable on it."""
+    colour = (np.clip(value, 0.0, 1.0) * np.asarray(tint) * 255 + 0.5).astype(int)
+    brightness = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
+    return Style(bgcolor=_hex(colour), color="black" if brightness > 128 else "white")

@@ -1,0 +1,64 @@
+"""Help: the keys, the mouse, and how a lesson works."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Header, Markdown
+
+from nnsim.tui.screens.base import NnsimScreen
+
+HELP = """\
+# Using nnsim
+
+## Keys
+
+| where | key | what it does |
+|---|---|---|
+| lesson list | ↑ ↓, Enter | choose a lesson, open it |
+| lesson | → or n | next step |
+| lesson | ← or p | previous step |
+| lesson | Esc | back to the lesson list |
+| lesson | Tab, Shift+Tab | move between the widgets of a step |
+| anywhere | ? | this help |
+| anywhere | Ctrl+P | command palette: open any lesson, switch theme |
+| anywhere | t | light or dark theme |
+| anywhere | q | quit (your progress is saved) |
+
+Each widget lists its own keys in the footer while it has the focus (click it, or Tab to it):
+the pixel grid moves its zoom window with w a s d and switches channel with c; a neuron picks a
+number with ↑ ↓ and changes it with + and −; a quiz takes the number of a choice.
+
+## Mouse
+
+Everything works by mouse too: click a lesson to open it, the ◀ Back and Next ▶ buttons to
+step, a pixel to zoom there, − and + beside a number to change it, a choice to answer a quiz.
+The wheel scrolls.
+
+## Lessons
+
+Every number a lesson shows is computed while you watch, by nnsim's own engine: the pixel
+values come from the image file, a neuron's z from a real dense layer, the network diagram from a
+small network trained when the step opens. Change something and what depends on it follows.
+
+Your progress is kept between runs (in your user data folder); the lesson list marks finished
+lessons with ✓ and shows how far you got in the others.
+
+Teachers can write their own lessons as Markdown files: see docs/lesson-format.md, check one
+with `nnsim lessons check FILE` and open it with `nnsim lessons open FILE`.
+"""
+
+
+class HelpScreen(NnsimScreen):
+    BINDINGS = [Binding("escape", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="help"):
+            yield Markdown(HELP)
+        yield Footer()
+        yield from self.compose_too_small()
+
+    def action_close(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,143 @@
+"""A lesson: prose on the left, its live widgets on the right, a step bar above, keys below."""
+
+from __future__ import annotations
+
+import re
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Footer, Header, Markdown, Static
+
+from nnsim.lessons.format import Step
+from nnsim.tui.catalogue import Entry
+from nnsim.tui.screens.base import NnsimScreen
+from nnsim.tui.widgets import build_widget
+
+WIDGET_MARK = re.compile(r"<!-- widget \d+ -->")
+
+
+class Pane(VerticalScroll, inherit_bindings=False):
+    """A scrolling pane that leaves left and right to the lesson (previous and next step)."""
+
+    BINDINGS = [
+        Binding("up", "scroll_up", "Scroll up", show=False),
+        Binding("down", "scroll_down", "Scroll down", show=False),
+        Binding("pageup", "page_up", show=False),
+        Binding("pagedown", "page_down", show=False),
+        Binding("home", "scroll_home", show=False),
+        Binding("end", "scroll_end", show=False),
+    ]
+
+
+class LessonScreen(NnsimScreen):
+    BINDINGS = [
+        Binding("right", "next", "Next", key_display="→"),
+        Binding("n", "next", "Next", show=False),
+        Binding("left", "previous", "Back", key_display="←"),
+        Binding("p", "previous", "Back", show=False),
+        Binding("escape", "home", "Lessons"),
+    ]
+
+    def __init__(self, entry: Entry, step: int = 0):
+        super().__init__()
+        self.entry = entry
+        self.lesson = entry.lesson
+        self.step_index = max(0, min(step, len(self.lesson.steps) - 1))
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="step-bar"):
+            yield Button("◀ Back", id="previous", compact=True)
+            yield Static(id="step-label")
+            yield Button("Next ▶", id="next", compact=True)
+        with Horizontal(id="step-body"):
+            with Pane(id="prose"):
+                yield Markdown(id="prose-text")
+            yield Pane(id="widgets")
+        yield Footer()
+        yield from self.compose_too_small()
+
+    async def on_mount(self) -> None:
+        super().on_mount()
+        for button in self.query("#step-bar Button").results(Button):
+            button.active_effect_duration = 0  # every click of Next counts, however quick
+        self.title = f"Lesson {self.lesson.section}: {self.entry.title}" if self.lesson.section else self.entry.title
+        await self.show_step(self.step_index)
+
+    @property
+    def step(self) -> Step | None:
+        steps = self.lesson.steps
+        return steps[self.step_index] if steps else None
+
+    async def show_step(self, index: int) -> None:
+        self.step_index = index
+        step = self.step
+        total = max(1, len(self.lesson.steps))
+        self._update_step_bar(total)
+        widgets = self.query_one("#widgets", Pane)
+        await widgets.remove_children()
+        prose = self.query_one("#prose-text", Markdown)
+        if step is None:
+            await prose.update("")
+            await widgets.mount(_error_panel(self.lesson.errors or ["this lesson has no steps"]))
+            return
+        await prose.update(WIDGET_MARK.sub("", step.markdown))
+        self.query_one("#prose", Pane).scroll_home(animate=False)
+        errors = list(step.errors)
+        if index == 0:  # problems of the file as a whole (its front matter) show on the first step
+            in_steps = {error for each in self.lesson.steps for error in each.errors}
+            errors = [error for error in self.lesson.errors if error not in in_steps] + errors
+        if errors:
+            await widgets.mount(_error_panel(errors))
+        built = [build_widget(block, self.lesson.path) for block in step.blocks]
+        await widgets.mount_all(built)
+        widgets.scroll_home(animate=False)
+        if built:
+            built[0].focus()  # its keys work at once; Tab moves on
+        self.app.progress.visit(self.entry.key, index, len(self.lesson.steps))
+
+    def _update_step_bar(self, total: int) -> None:
+        index = self.step_index
+        dots = "".join("[b $accent]●[/]" if i == index else "●" if i < index else "○" for i in range(total))
+        self.query_one("#step-label", Static).update(f"Step {index + 1}/{total}  {dots}")
+        self.query_one("#previous", Button).disabled = index == 0
+        self.query_one("#next", Button).disabled = index >= total - 1
+
+    async def action_next(self) -> None:
+        if self.step_index < len(self.lesson.steps) - 1:
+            await self.show_step(self.step_index + 1)
+
+    async def action_previous(self) -> None:
+        if self.step_index > 0:
+            await self.show_step(self.step_index - 1)
+
+    def action_home(self) -> None:
+        self.app.pop_screen()
+
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "next":
+            event.stop()
+            await self.action_next()
+        elif event.button.id == "previous":
+            event.stop()
+            await self.action_previous()
+
+    def on_neuron_changed(self, message) -> None:
+        """A neuron's z feeds the activation plots of the same step."""
+        from nnsim.tui.widgets.activation_plot import ActivationPlot
+
+        for plot in self.query(ActivationPlot):
+            plot.z = message.z
+
+    def on_quiz_answered(self, message) -> None:
+        self.notify("Right." if message.correct else "Not quite: the explanation says why.", timeout=3)
+
+
+def _error_panel(errors: list[str]) -> Static:
+    text = Text("This step has problems, so it is not shown:\n\n", style="bold")
+    for error in errors:
+        text.append(f"• {error}\n", style="")
+    text.append("\nnnsim lessons check FILE lists them too.", style="dim")
+    return Static(text, classes="error-panel")

@@ -1,0 +1,94 @@
+"""ActivationPlot: ReLU, Sigmoid, Tanh and Linear drawn by the engine, with the current z marked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+from nnsim.lessons.params import ActivationPlotParams
+from nnsim.tui.live import activate
+
+# name: (formula, output range, what it does, colour)
+FACTS = {
+    "relu": ("max(0, z)", "0 to ∞", "negatives become 0; positives pass unchanged", "orange"),
+    "sigmoid": ("1 / (1 + e^(−z))", "0 to 1", "squeezes any z into 0..1; extremes near 0 or 1", "cyan"),
+    "tanh": ("tanh(z)", "−1 to 1", "like sigmoid but centred on 0; negative in, negative out", "magenta"),
+    "linear": ("z", "−∞ to ∞", "passes z through unchanged (for comparison)", "gray"),
+}
+TITLES = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "linear": "Linear"}
+POINTS = 161
+
+
+class ActivationPlot(Vertical, can_focus=True):
+    """f(z) for each chosen function; + and − move z (a neuron in the same step moves it too)."""
+
+    BINDINGS = [
+        Binding("plus,equals_sign", "nudge(1)", "z +"),
+        Binding("minus,underscore", "nudge(-1)", "z −"),
+    ]
+
+    z: reactive[float] = reactive(0.0)
+
+    def __init__(self, params: ActivationPlotParams, base: Path | None = None):
+        super().__init__()
+        self.params = params
+        self.functions = [name for name in params.functions if name in FACTS] or list(FACTS)
+        self.set_reactive(ActivationPlot.z, float(params.z))
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="activation-title", classes="widget-title")
+        yield PlotextPlot(id="activation-curves")
+        yield Static(id="activation-table")
+
+    def on_mount(self) -> None:
+        self.redraw()
+
+    def watch_z(self) -> None:
+        if self.is_mounted:
+            self.redraw()
+
+    def outputs(self) -> dict[str, float]:
+        """f(z) for the current z, per function, from the engine."""
+        return {name: float(activate(name, [self.z])[0]) for name in self.functions}
+
+    def redraw(self) -> None:
+        limit = self.params.range
+        z_axis = np.linspace(-limit, limit, POINTS)
+        outputs = self.outputs()
+        plot = self.query_one(PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        for name in sorted(self.functions, key=lambda n: n != "linear"):  # linear first: ReLU draws over it
+            color = FACTS[name][3]
+            plt.plot(z_axis.tolist(), activate(name, z_axis).tolist(), label=TITLES[name], color=color, marker="hd")
+            if abs(self.z) <= limit:
+                plt.scatter([self.z], [outputs[name]], color=color, marker="●")
+        if abs(self.z) <= limit:
+            plt.vline(self.z, "white")
+        plt.ylim(-max(1.5, limit * 0.6), max(1.5, limit * 0.6))
+        plt.xlim(-limit, limit)
+        plt.xlabel("z")
+        plot.refresh()
+        self.query_one("#activation-title", Static).update(f"Activation functions at z = {self.z:.2f}")
+        self.query_one("#activation-table", Static).update(self._table(outputs))
+
+    def _table(self, outputs: dict[str, float]) -> Table:
+        table = Table(show_edge=False, box=None, padding=(0, 1), header_style="bold")
+        for column in ("name", "f(z)", f"f({self.z:.2f})", "output", "what it does"):
+            table.add_column(column, no_wrap=column != "what it does")
+        for name in self.functions:
+            formula, output_range, does, color = FACTS[name]
+            table.add_row(f"[{color}]{TITLES[name]}[/]", formula, f"{outputs[name]:.3f}", output_range, does)
+        return table
+
+    def action_nudge(self, direction: int) -> None:
+        self.z = round(self.z + 0.25 * direction, 6)

@@ -1,0 +1,249 @@
+"""PixelGrid: an image as the tensor a network sees, with a zoom window onto its 0..1 values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Input, Static
+
+from nnsim.errors import NnsimError
+from nnsim.lessons.params import PixelGridParams
+from nnsim.tui.images import (
+    CHANNEL_TINTS,
+    frame_window,
+    half_blocks,
+    load_for_display,
+    resolve_image,
+    to_rgb,
+    value_style,
+)
+
+LARGEST_GRAY = 48  # pixels along the longer side; larger images are shrunk to fit the screen
+LARGEST_RGB = 20  # an RGB image is drawn four times (colour and three channels)
+
+
+class ImageCells(Static):
+    """One picture of cells; a click reports the pixel under the mouse."""
+
+    class Clicked(Message):
+        def __init__(self, cells: ImageCells, row: int, col: int):
+            super().__init__()
+            self.cells, self.row, self.col = cells, row, col
+
+    def __init__(self, channel: int | None, **kwargs):
+        super().__init__(**kwargs)
+        self.channel = channel  # None: the whole image; 0, 1, 2: one colour channel
+
+    def on_click(self, event: events.Click) -> None:
+        self.post_message(self.Clicked(self, row=2 * event.y, col=event.x))
+
+
+class PixelGrid(Vertical, can_focus=True):
+    """X ∈ ℝ^(H×W) or ℝ^(3×H×W): the image, its channels, its shape, and a window of its values."""
+
+    BINDINGS = [
+        Binding("w", "move(-1, 0)", "Move zoom", key_display="wasd"),
+        Binding("s", "move(1, 0)", "Zoom ↓", show=False),
+        Binding("a", "move(0, -1)", "Zoom ←", show=False),
+        Binding("d", "move(0, 1)", "Zoom →", show=False),
+        Binding("c", "next_channel", "Channel"),
+        Binding("o", "open_file", "Open image", show=False),
+    ]
+
+    zoom_row: reactive[int] = reactive(0)
+    zoom_col: reactive[int] = reactive(0)
+    channel: reactive[int] = reactive(0)
+
+    def __init__(self, params: PixelGridParams, base: Path | None = None):
+        super().__init__()
+        self.params = params
+        self.base = base
+        self.tensor: np.ndarray | None = None  # (H,W) or (3,H,W), exactly what load_image gave
+        self.name_shown = params.image
+        self.notes: list[str] = []
+        self.problem: str | None = None
+        self._load(params.image)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="pixel-title", classes="widget-title")
+        with Horizontal(id="pixel-top"):
+            yield Horizontal(id="pixel-main")
+            yield Static(id="zoom-values")
+        yield Horizontal(id="pixel-channels")
+        if self.params.open_file:
+            yield Input(placeholder="your own image: type a path, then Enter", id="image-path")
+        yield Static(id="pixel-problem", classes="problem")
+
+    def on_mount(self) -> None:
+        self._rebuild()
+
+    # --- state -------------------------------------------------------------------------------
+
+    def _load(self, name: str) -> bool:
+        try:
+            path = resolve_image(name, self.base)
+            loaded = load_for_display(path, LARGEST_GRAY, LARGEST_RGB)
+        except NnsimError as error:
+            self.problem = str(error)
+            return False
+        self.tensor, self.notes, self.problem = loaded.tensor, loaded.notes, None
+        self.name_shown = name
+        height, width = self.spatial
+        size = self.params.zoom_size
+        self.zoom_size = max(1, min(size, height, width))
+        row, col = self.params.zoom
+        self.set_reactive(PixelGrid.zoom_row, _clamp(row, height - self.zoom_size))
+        self.set_reactive(PixelGrid.zoom_col, _clamp(col, width - self.zoom_size))
+        self.set_reactive(PixelGrid.channel, 0)
+        return True
+
+    @property
+    def spatial(self) -> tuple[int, int]:
+        return self.tensor.shape[-2:] if self.tensor is not None else (0, 0)
+
+    @property
+    def is_rgb(self) -> bool:
+        return self.tensor is not None and self.tensor.ndim == 3
+
+    def zoomed_values(self) -> np.ndarray:
+        """The window of the tensor the table shows: X[r:r+k, c:c+k] (of the chosen channel)."""
+        r, c, k = self.zoom_row, self.zoom_col, self.zoom_size
+        plane = self.tensor[self.channel] if self.is_rgb else self.tensor
+        return plane[r : r + k, c : c + k]
+
+    # --- drawing -----------------------------------------------------------------------------
+
+    def _rebuild(self) -> None:
+        problem = self.query_one("#pixel-problem", Static)
+        problem.update(self.problem or "")
+        problem.display = bool(self.problem)
+        main, channels = self.query_one("#pixel-main", Horizontal), self.query_one("#pixel-channels", Horizontal)
+        main.remove_children()
+        channels.remove_children()
+        if self.tensor is None:
+            self.query_one("#pixel-title", Static).update("")
+            self.query_one("#zoom-values", Static).update("")
+            return
+        self.query_one("#pixel-title", Static).update(self._title())
+        main.mount(ImageCells(None, classes="image-cells"))
+        if self.is_rgb and self.params.channels:
+            channels.mount_all([ImageCells(i, classes="image-cells") for i in range(3)])
+        channels.display = self.is_rgb and self.params.channels
+        self._redraw()
+
+    def _title(self) -> Text:
+        height, width = self.spatial
+        text = Text()
+        text.append(f"{self.name_shown}", style="bold")
+        if self.is_rgb:
+            text.append(f"  →  X ∈ ℝ^(3×{height}×{width}),  shape C × H × W = 3 × {height} × {width}")
+        else:
+            text.append(f"  →  X ∈ ℝ^({height}×{width}),  shape H × W = {height} × {width}")
+        text.append(f"\n{self.tensor.size:,} numbers in 0..1", style="dim")
+        if self.notes:
+            text.append(f" · {'; '.join(self.notes)}", style="dim")
+        return text
+
+    def _redraw(self) -> None:
+        if self.tensor is None:
+            return
+        k = self.zoom_size
+        for cells in self.query(ImageCells):
+            if cells.channel is None:
+                rgb = to_rgb(self.tensor)
+                label = "colour" if self.is_rgb else "gray"
+            else:
+                name = "RGB"[cells.channel]
+                rgb = to_rgb(self.tensor[cells.channel], CHANNEL_TINTS[name])
+                label = f"{name}  X[{cells.channel}]"
+            if cells.channel == (self.channel if self.is_rgb else None) or (not self.params.channels):
+                rgb = frame_window(rgb, self.zoom_row, self.zoom_col, k)
+            picture = half_blocks(rgb)
+            picture.append(f"\n{label}", style="bold" if cells.channel == self.channel else "dim")
+            cells.update(picture)
+        self.query_one("#zoom-values", Static).update(self._zoom_table())
+
+    def _zoom_table(self) -> Table:
+        r, c, k = self.zoom_row, self.zoom_col, self.zoom_size
+        values = self.zoomed_values()
+        if self.is_rgb:
+            name = "RGB"[self.channel]
+            title = f"X[{self.channel}, {r}:{r + k}, {c}:{c + k}]  ({name} channel)"
+            tint = CHANNEL_TINTS[name]
+        else:
+            title, tint = f"X[{r}:{r + k}, {c}:{c + k}]", (1.0, 1.0, 1.0)
+        table = Table(title=title, title_justify="left", show_edge=False, padding=(0, 1), box=None)
+        table.add_column("", style="dim", justify="right")
+        for j in range(values.shape[1]):
+            table.add_column(str(c + j), justify="right", style="dim")
+        for i, row in enumerate(values):
+            table.add_row(str(r + i), *[Text(f"{v:.2f}", style=value_style(v, tint)) for v in row])
+        return table
+
+    def watch_zoom_row(self) -> None:
+        self._redraw()
+
+    def watch_zoom_col(self) -> None:
+        self._redraw()
+
+    def watch_channel(self) -> None:
+        self._redraw()
+
+    # --- input -------------------------------------------------------------------------------
+
+    def action_move(self, rows: int, cols: int) -> None:
+        if self.tensor is None:
+            return
+        height, width = self.spatial
+        self.zoom_row = _clamp(self.zoom_row + rows, height - self.zoom_size)
+        self.zoom_col = _clamp(self.zoom_col + cols, width - self.zoom_size)
+
+    def action_next_channel(self) -> None:
+        if self.is_rgb:
+            self.channel = (self.channel + 1) % 3
+
+    def action_open_file(self) -> None:
+        if self.params.open_file:
+            self.query_one("#image-path", Input).focus()
+
+    def on_image_cells_clicked(self, message: ImageCells.Clicked) -> None:
+        message.stop()
+        self.focus()
+        if message.cells.channel is not None:
+            self.channel = message.cells.channel
+        height, width = self.spatial
+        half = self.zoom_size // 2
+        self.zoom_row = _clamp(message.row - half, height - self.zoom_size)
+        self.zoom_col = _clamp(message.col - half, width - self.zoom_size)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        name = event.value.strip()
+        if not name:
+            return
+        if self._load(name):
+            self._rebuild()
+            self.focus()
+        else:
+            problem = self.query_one("#pixel-problem", Static)
+            problem.update(self.problem)
+            problem.display = True
+
+    def show_image(self, name: str) -> bool:
+        """Open another image, as the path input does; False (and the problem shown) if it can't."""
+        loaded = self._load(name)
+        self._rebuild()
+        return loaded
+
+
+def _clamp(value: int, top: int) -> int:
+    return max(0, min(int(value), max(0, top)))

@@ -1,0 +1,29 @@
+from pathlib import Path
+
+import pytest
+
+from nnsim.tui.app import NnsimApp
+from nnsim.tui.progress import ProgressStore
+from nnsim.tui.widgets.network import NetworkDiagram
+
+LESSONS = Path(__file__).resolve().parents[2] / "lessons"
+
+
+@pytest.fixture(autouse=True)
+def own_progress(tmp_path, monkeypatch):
+    """Every test starts with no progress, kept in its own folder (never the user's)."""
+    monkeypatch.setenv("NNSIM_HOME", str(tmp_path / "home"))
+    return tmp_path / "home" / "progress.json"
+
+
+def make_app(lesson: Path | None = None) -> NnsimApp:
+    return NnsimApp(lesson=lesson, progress=ProgressStore())
+
+
+async def settle(pilot, seconds: float = 30.0) -> None:
+    """Wait until the networks of the step have trained and everything has drawn."""
+    waited = 0.0
+    while not all(net.ready for net in pilot.app.screen.query(NetworkDiagram)) and waited < seconds:
+        await pilot.pause(0.1)
+        waited += 0.1
+    await pilot.pause()

@@ -1,0 +1,215 @@
+"""The app by keys and by mouse: home, every step of every lesson, help, palette, size, progress."""
+
+from pathlib import Path
+
+import pytest
+from textual.command import CommandPalette
+from textual.widgets import Button, OptionList
+
+from nnsim.lessons.format import lesson_files, parse_lesson
+from nnsim.lessons.params import WIDGET_PARAMS
+from nnsim.tui.progress import ProgressStore
+from nnsim.tui.screens.help import HelpScreen
+from nnsim.tui.screens.home import HomeScreen
+from nnsim.tui.screens.lesson import LessonScreen
+from nnsim.tui.widgets import WIDGETS
+from tests.tui.conftest import LESSONS, make_app, settle
+
+LESSON_FILES = lesson_files(LESSONS)
+
+
+def test_every_declared_widget_has_a_widget():
+    assert set(WIDGETS) == set(WIDGET_PARAMS)
+
+
+def test_the_first_five_lessons_are_shipped_and_clean():
+    names = [p.name for p in LESSON_FILES]
+    assert names[:5] == [
+        "01-why-it-matters.md",
+        "02-picture-to-numbers.md",
+        "03-weights-and-biases.md",
+        "04-activation-functions.md",
+        "05-building-a-network.md",
+    ]
+    for path in LESSON_FILES:
+        lesson = parse_lesson(path)
+        assert lesson.ok, lesson.errors
+        assert len(lesson.steps) >= 3
+        assert any(b.widget == "quiz" for s in lesson.steps for b in s.blocks), path
+        assert any(b.widget != "quiz" for s in lesson.steps for b in s.blocks), path
+
+
+async def test_home_lists_the_lessons_and_enter_opens_one():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert isinstance(app.screen, HomeScreen)
+        lessons = app.screen.query_one(OptionList)
+        assert lessons.option_count == len(LESSON_FILES)
+        assert lessons.highlighted == 0
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, LessonScreen)
+        assert app.screen.lesson.path.name == LESSON_FILES[1].name
+        await pilot.press("escape")
+        assert isinstance(app.screen, HomeScreen)
+        await pilot.press("up", "enter")
+        await settle(pilot)
+        assert app.screen.lesson.path.name == LESSON_FILES[0].name
+
+
+def _shown(screen: LessonScreen) -> list[str]:
+    return [type(w).__name__ for w in screen.query_one("#widgets").children]
+
+
+@pytest.mark.parametrize("path", LESSON_FILES, ids=lambda p: p.stem)
+async def test_every_step_by_keys_forward_and_back(path):
+    app = make_app(path)
+    lesson = parse_lesson(path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, LessonScreen)
+        for index, step in enumerate(lesson.steps):
+            assert screen.step_index == index
+            assert not screen.query(".error-panel")
+            assert len(screen.query_one("#widgets").children) == len(step.blocks)
+            assert f"Step {index + 1}/{len(lesson.steps)}" in str(screen.query_one("#step-label").render())
+            await pilot.press("right" if index % 2 == 0 else "n")
+            await settle(pilot)
+        assert screen.step_index == len(lesson.steps) - 1  # right on the last step stays there
+        for index in reversed(range(len(lesson.steps) - 1)):
+            await pilot.press("left" if index % 2 == 0 else "p")
+            await settle(pilot)
+            assert screen.step_index == index
+            assert not screen.query(".error-panel")
+        await pilot.press("left")
+        assert screen.step_index == 0
+        await pilot.press("escape")
+        assert isinstance(app.screen, HomeScreen)
+
+
+@pytest.mark.parametrize("path", LESSON_FILES, ids=lambda p: p.stem)
+async def test_every_step_by_mouse(path):
+    app = make_app()
+    lesson = parse_lesson(path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        row = LESSON_FILES.index(path)
+        await pilot.click(OptionList, offset=(4, row))
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, LessonScreen) and screen.lesson.path.name == path.name
+        assert screen.query_one("#previous", Button).disabled
+        for index in range(1, len(lesson.steps)):
+            await pilot.click("#next")
+            await settle(pilot)
+            assert screen.step_index == index
+            assert not screen.query(".error-panel")
+        assert screen.query_one("#next", Button).disabled
+        for index in reversed(range(len(lesson.steps) - 1)):
+            await pilot.click("#previous")
+            await settle(pilot)
+            assert screen.step_index == index
+
+
+async def test_progress_is_saved_and_shown(own_progress):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter")
+        await settle(pilot)
+        steps = len(app.screen.lesson.steps)
+        for _ in range(steps - 1):
+            await pilot.press("right")
+            await settle(pilot)
+        await pilot.press("escape", "down", "enter", "right", "escape")
+        await settle(pilot)
+        labels = [str(o.prompt) for o in app.screen.query_one(OptionList).options]
+        assert labels[0].endswith("✓")
+        assert labels[1].endswith(f"2/{len(parse_lesson(LESSON_FILES[1]).steps)}")
+    stored = ProgressStore(own_progress)
+    assert stored.get(LESSON_FILES[0].name).done
+    assert stored.get(LESSON_FILES[1].name).step == 1
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.screen.query_one(OptionList).highlighted == 1  # the first unfinished lesson
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.step_index == 1  # where the learner left it
+
+
+async def test_damaged_progress_file_starts_afresh(own_progress):
+    own_progress.parent.mkdir(parents=True)
+    own_progress.write_text("{not json")
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, LessonScreen)
+    assert ProgressStore(own_progress).get(LESSON_FILES[0].name).seen == 1
+
+
+async def test_help_palette_theme_and_quit():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, HomeScreen)
+        theme = app.theme
+        await pilot.press("t")
+        assert app.theme != theme
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"Lesson 4")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, LessonScreen)
+        assert app.screen.lesson.section == 4
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+@pytest.mark.parametrize("size", [(40, 12), (63, 24)])
+async def test_too_small_a_terminal_says_what_is_needed(size):
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        assert app.screen.has_class("-too-small")
+        message = str(app.screen.query_one("#too-small").render())
+        assert "64×20" in message and f"{size[0]}×{size[1]}" in message
+        assert not app.screen.query_one("#lessons").display or not app.screen.query_one("#home").display
+
+
+async def test_80_by_24_is_usable():
+    app = make_app(LESSON_FILES[1])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert not app.screen.has_class("-too-small")
+        assert app.screen.query_one("#widgets").region.width >= 30
+        await pilot.press("right")
+        await settle(pilot)
+        assert app.screen.step_index == 1
+        await pilot.resize_terminal(40, 12)
+        await pilot.pause()
+        assert app.screen.has_class("-too-small")
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert not app.screen.has_class("-too-small")
+
+
+async def test_a_broken_lesson_shows_error_panels_not_a_crash():
+    broken = Path(__file__).resolve().parents[1] / "lessons" / "broken"
+    for path in sorted(broken.glob("*.md")):
+        app = make_app(path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, LessonScreen)
+            panels = list(screen.query(".error-panel"))
+            for _ in range(len(screen.lesson.steps)):
+                await pilot.press("right")
+                await settle(pilot)
+                panels += list(screen.query(".error-panel"))
+            assert panels, path.name
+            assert any(f"{path.name}:" in str(p.render()) for p in panels), path.name
