@@ -27,3 +27,17 @@ async def settle(pilot, seconds: float = 30.0) -> None:
         await pilot.pause(0.1)
         waited += 0.1
     await pilot.pause()
+
+
+def shown(widget) -> str:
+    """The plain text a Static shows (its text, or a Rich table as printed)."""
+    import io
+
+    from rich.console import Console
+
+    content = widget.content
+    if isinstance(content, str):
+        return content
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(content)
+    return console.file.getvalue()

@@ -13,7 +13,7 @@ from nnsim.tui.screens.help import HelpScreen
 from nnsim.tui.screens.home import HomeScreen
 from nnsim.tui.screens.lesson import LessonScreen
 from nnsim.tui.widgets import WIDGETS
-from tests.tui.conftest import LESSONS, make_app, settle
+from tests.tui.conftest import LESSONS, make_app, settle, shown
 
 LESSON_FILES = lesson_files(LESSONS)
 
@@ -73,7 +73,7 @@ async def test_every_step_by_keys_forward_and_back(path):
             assert screen.step_index == index
             assert not screen.query(".error-panel")
             assert len(screen.query_one("#widgets").children) == len(step.blocks)
-            assert f"Step {index + 1}/{len(lesson.steps)}" in str(screen.query_one("#step-label").render())
+            assert f"Step {index + 1}/{len(lesson.steps)}" in shown(screen.query_one("#step-label"))
             await pilot.press("right" if index % 2 == 0 else "n")
             await settle(pilot)
         assert screen.step_index == len(lesson.steps) - 1  # right on the last step stays there
@@ -123,8 +123,8 @@ async def test_progress_is_saved_and_shown(own_progress):
         await pilot.press("escape", "down", "enter", "right", "escape")
         await settle(pilot)
         labels = [str(o.prompt) for o in app.screen.query_one(OptionList).options]
-        assert labels[0].endswith("✓")
-        assert labels[1].endswith(f"2/{len(parse_lesson(LESSON_FILES[1]).steps)}")
+        assert labels[0].strip().startswith("✓")
+        assert labels[1].strip().startswith(f"2/{len(parse_lesson(LESSON_FILES[1]).steps)}")
     stored = ProgressStore(own_progress)
     assert stored.get(LESSON_FILES[0].name).done
     assert stored.get(LESSON_FILES[1].name).step == 1
@@ -176,7 +176,7 @@ async def test_too_small_a_terminal_says_what_is_needed(size):
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
         assert app.screen.has_class("-too-small")
-        message = str(app.screen.query_one("#too-small").render())
+        message = shown(app.screen.query_one("#too-small"))
         assert "64×20" in message and f"{size[0]}×{size[1]}" in message
         assert not app.screen.query_one("#lessons").display or not app.screen.query_one("#home").display
 
@@ -186,7 +186,8 @@ async def test_80_by_24_is_usable():
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert not app.screen.has_class("-too-small")
-        assert app.screen.query_one("#widgets").region.width >= 30
+        assert app.screen.has_class("-narrow")  # prose above, widgets below, each full width
+        assert app.screen.query_one("#widgets").region.width >= 70
         await pilot.press("right")
         await settle(pilot)
         assert app.screen.step_index == 1
@@ -212,4 +213,4 @@ async def test_a_broken_lesson_shows_error_panels_not_a_crash():
                 await settle(pilot)
                 panels += list(screen.query(".error-panel"))
             assert panels, path.name
-            assert any(f"{path.name}:" in str(p.render()) for p in panels), path.name
+            assert any(f"{path.name}:" in shown(p) for p in panels), path.name

@@ -60,8 +60,9 @@ class HomeScreen(NnsimScreen):
     def _label(self, index: int, entry: Entry) -> Text:
         mark = self.app.progress.get(entry.key).mark()
         number = entry.lesson.section or index + 1
-        label = Text.assemble((f"{number:>2}  ", "dim"), entry.title)
-        label.append(f"  {mark}", style="bold green" if mark == "✓" else "dim")
+        label = Text(f"{mark:>5}  ", style="bold green" if mark == "✓" else "dim")
+        label.append(f"{number:>2}  ", style="dim")
+        label.append(entry.title)
         if not entry.lesson.ok:
             label.append("  (has problems)", style="bold red")
         return label

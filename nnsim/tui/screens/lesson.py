@@ -16,6 +16,7 @@ from nnsim.tui.screens.base import NnsimScreen
 from nnsim.tui.widgets import build_widget
 
 WIDGET_MARK = re.compile(r"<!-- widget \d+ -->")
+NARROW = 100  # columns below which the prose goes above the widgets
 
 
 class Pane(VerticalScroll, inherit_bindings=False):
@@ -65,6 +66,10 @@ class LessonScreen(NnsimScreen):
             button.active_effect_duration = 0  # every click of Next counts, however quick
         self.title = f"Lesson {self.lesson.section}: {self.entry.title}" if self.lesson.section else self.entry.title
         await self.show_step(self.step_index)
+
+    def _check_size(self, width: int, height: int) -> None:
+        super()._check_size(width, height)
+        self.set_class(width < NARROW, "-narrow")  # prose above the widgets instead of beside them
 
     @property
     def step(self) -> Step | None:
@@ -130,9 +135,6 @@ class LessonScreen(NnsimScreen):
 
         for plot in self.query(ActivationPlot):
             plot.z = message.z
-
-    def on_quiz_answered(self, message) -> None:
-        self.notify("Right." if message.correct else "Not quite: the explanation says why.", timeout=3)
 
 
 def _error_panel(errors: list[str]) -> Static:

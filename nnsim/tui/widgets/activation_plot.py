@@ -31,8 +31,8 @@ class ActivationPlot(Vertical, can_focus=True):
     """f(z) for each chosen function; + and − move z (a neuron in the same step moves it too)."""
 
     BINDINGS = [
-        Binding("plus,equals_sign", "nudge(1)", "z +"),
-        Binding("minus,underscore", "nudge(-1)", "z −"),
+        Binding("plus,equals_sign", "nudge(1)", "z up", key_display="+"),
+        Binding("minus,underscore", "nudge(-1)", "z down", key_display="−"),
     ]
 
     z: reactive[float] = reactive(0.0)
@@ -69,12 +69,14 @@ class ActivationPlot(Vertical, can_focus=True):
         plt.clear_figure()
         for name in sorted(self.functions, key=lambda n: n != "linear"):  # linear first: ReLU draws over it
             color = FACTS[name][3]
-            plt.plot(z_axis.tolist(), activate(name, z_axis).tolist(), label=TITLES[name], color=color, marker="hd")
+            plt.plot(
+                z_axis.tolist(), activate(name, z_axis).tolist(), label=TITLES[name], color=color, marker="braille"
+            )
             if abs(self.z) <= limit:
                 plt.scatter([self.z], [outputs[name]], color=color, marker="●")
         if abs(self.z) <= limit:
             plt.vline(self.z, "white")
-        plt.ylim(-max(1.5, limit * 0.6), max(1.5, limit * 0.6))
+        plt.ylim(-1.5, max(1.5, 0.75 * limit))
         plt.xlim(-limit, limit)
         plt.xlabel("z")
         plot.refresh()

@@ -43,6 +43,8 @@ class TrainedMLP:
     labels: np.ndarray
     activations: list[list[np.ndarray]]  # per image: each layer's output, input pixels first
     probabilities: np.ndarray  # (N, 10)
+    mean: float  # the first layer normalises pixels: (x − mean) / std, the training set's statistics
+    std: float
 
 
 @cache
@@ -92,6 +94,8 @@ def train_mlp(hidden: tuple[int, ...], steps: int, seed: int) -> TrainedMLP:
         labels=labels,
         activations=activations,
         probabilities=softmax(logits.astype(np.float64)),
+        mean=float(model.config.mean[0]),
+        std=float(model.config.std[0]),
     )
 
 

@@ -30,8 +30,8 @@ class Neuron(Vertical, can_focus=True):
     BINDINGS = [
         Binding("up", "pick(-1)", "Pick ↑", show=False),
         Binding("down", "pick(1)", "Pick ↓", show=False),
-        Binding("plus,equals_sign", "nudge(1)", "+"),
-        Binding("minus,underscore", "nudge(-1)", "−"),
+        Binding("plus,equals_sign", "nudge(1)", "More", key_display="+"),
+        Binding("minus,underscore", "nudge(-1)", "Less", key_display="−"),
         Binding("b", "toggle_bias", "Bias on/off"),
     ]
 

@@ -1,0 +1,56 @@
+"""SVG snapshots of whole screens: home, help, a too-small terminal, and one step of each widget.
+
+Update after an intended change with `pytest tests/tui/test_snapshots.py --snapshot-update`, then
+look at the new SVGs (tests/tui/__snapshots__/) before committing them.
+"""
+
+import pytest
+
+from tests.tui.conftest import LESSONS, make_app, settle
+
+STEPS = [  # (lesson file, step index, what it shows)
+    ("01-why-it-matters.md", 0, "classify"),
+    ("02-picture-to-numbers.md", 0, "pixel_grid"),
+    ("02-picture-to-numbers.md", 2, "pixel_grid_rgb"),
+    ("03-weights-and-biases.md", 2, "neuron"),
+    ("04-activation-functions.md", 1, "activation_plot"),
+    ("05-building-a-network.md", 0, "network"),
+    ("05-building-a-network.md", 1, "dense_layer"),
+    ("02-picture-to-numbers.md", 4, "quiz"),
+]
+
+
+def at_step(step: int, *keys: str):
+    async def run_before(pilot):
+        await settle(pilot)
+        for _ in range(step):
+            await pilot.press("right")
+            await settle(pilot)
+        await pilot.press(*keys)
+        await settle(pilot)
+
+    return run_before
+
+
+def test_home(snap_compare):
+    assert snap_compare(make_app(), terminal_size=(120, 40))
+
+
+def test_help(snap_compare):
+    assert snap_compare(make_app(), press=["question_mark"], terminal_size=(120, 40))
+
+
+def test_too_small(snap_compare):
+    assert snap_compare(make_app(), terminal_size=(40, 12))
+
+
+@pytest.mark.parametrize(("lesson", "step", "shows"), STEPS, ids=[s[2] for s in STEPS])
+def test_lesson_step(snap_compare, lesson, step, shows):
+    keys = ("2",) if shows == "quiz" else ()
+    app = make_app(LESSONS / lesson)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=at_step(step, *keys))
+
+
+def test_lesson_step_at_80_by_24(snap_compare):
+    app = make_app(LESSONS / "03-weights-and-biases.md")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=at_step(0))

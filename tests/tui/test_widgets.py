@@ -1,0 +1,217 @@
+"""Each widget shows what the engine computes, answers keys and mouse, and shows problems in place."""
+
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+from textual.widgets import Button, Checkbox, Input
+
+from nnsim.data.images import load_image
+from nnsim.resources import shipped_path
+from nnsim.tui.widgets.activation_plot import ActivationPlot
+from nnsim.tui.widgets.classify import Classify
+from nnsim.tui.widgets.dense_layer import DenseLayer, MatrixRow
+from nnsim.tui.widgets.network import NetworkDiagram
+from nnsim.tui.widgets.neuron import Neuron
+from nnsim.tui.widgets.pixel_grid import ImageCells, PixelGrid
+from nnsim.tui.widgets.quiz import Quiz
+from tests.tui.conftest import LESSONS, make_app, settle, shown
+
+SAMPLES = shipped_path("sample_images")
+
+
+def lesson_with(tmp_path, *blocks: str):
+    body = "\n\n".join(f"```nnsim\n{block}\n```" for block in blocks)
+    path = tmp_path / "01-test.md"
+    path.write_text(f'+++\ntitle = "T"\nsection = 1\nsummary = "s"\n+++\nProse.\n\n{body}\n', encoding="utf-8")
+    return path
+
+
+async def test_pixel_grid_zoom_shows_the_tensor(tmp_path):
+    app = make_app(
+        lesson_with(tmp_path, 'widget = "pixel_grid"\nimage = "digits/7.png"\nzoom = [6, 14]\nzoom_size = 6')
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        grid = app.screen.query_one(PixelGrid)
+        tensor = load_image(SAMPLES / "digits" / "7.png").tensor
+        assert grid.tensor.shape == (28, 28)
+        assert "28×28" in shown(grid.query_one("#pixel-title"))
+        np.testing.assert_array_equal(grid.zoomed_values(), tensor[6:12, 14:20])
+        await pilot.press("s", "s", "d")
+        assert (grid.zoom_row, grid.zoom_col) == (8, 15)
+        np.testing.assert_array_equal(grid.zoomed_values(), tensor[8:14, 15:21])
+        table = shown(grid.query_one("#zoom-values"))
+        assert "X[8:14, 15:21]" in table
+        assert "  ".join(f"{v:.2f}" for v in tensor[10, 15:21]) in table
+        cells = grid.query_one(ImageCells)
+        await pilot.click(cells, offset=(3, 2))  # cell row 2 holds pixel rows 4 and 5
+        assert (grid.zoom_row, grid.zoom_col) == (1, 0)
+        for _ in range(40):
+            await pilot.press("d", "s")
+        assert (grid.zoom_row, grid.zoom_col) == (22, 22)  # the window stays inside the image
+
+
+async def test_pixel_grid_rgb_channels(tmp_path):
+    app = make_app(lesson_with(tmp_path, 'widget = "pixel_grid"\nimage = "photos/coffee.jpg"\nzoom = [2, 3]'))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        grid = app.screen.query_one(PixelGrid)
+        assert grid.tensor.ndim == 3 and grid.tensor.shape[0] == 3
+        c, h, w = grid.tensor.shape
+        assert f"3×{h}×{w}" in shown(grid.query_one("#pixel-title"))
+        assert len(grid.query(ImageCells)) == 4
+        await pilot.press("c", "c")
+        assert grid.channel == 2
+        np.testing.assert_array_equal(grid.zoomed_values(), grid.tensor[2, 2:7, 3:8])
+        green = [cell for cell in grid.query(ImageCells) if cell.channel == 1][0]
+        await pilot.click(green, offset=(0, 0))
+        assert grid.channel == 1
+
+
+async def test_pixel_grid_opens_the_learners_own_file_and_reports_problems(tmp_path):
+    own = tmp_path / "mine.png"
+    Image.fromarray(np.tile(np.arange(0, 250, 10, dtype=np.uint8), (12, 1))).save(own)
+    (tmp_path / "notes.txt").write_text("not an image")
+    app = make_app(lesson_with(tmp_path, 'widget = "pixel_grid"'))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        grid = app.screen.query_one(PixelGrid)
+        path_input = grid.query_one(Input)
+        for text, problem in (("nowhere.png", "no such image"), (str(tmp_path / "notes.txt"), "not an image")):
+            path_input.value = text
+            await pilot.click(path_input)
+            await pilot.press("enter")
+            assert problem in shown(grid.query_one("#pixel-problem"))
+            assert grid.tensor.shape == (28, 28)  # the old image stays
+        path_input.value = str(own)
+        await pilot.click(path_input)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert grid.tensor.shape == (12, 25)
+        assert grid.tensor[0, 1] == pytest.approx(10 / 255)
+        assert not grid.query_one("#pixel-problem").display
+
+
+async def test_neuron_z_comes_from_the_engine_and_follows_keys_and_mouse(tmp_path):
+    block = 'widget = "neuron"\nx1 = 1.0\nx2 = 0.5\nw1 = 0.8\nw2 = -0.4\nb = 0.1\nstep = 0.5'
+    app = make_app(lesson_with(tmp_path, block, 'widget = "activation_plot"'))
+    async with app.run_test(size=(120, 50)) as pilot:
+        await settle(pilot)
+        neuron = app.screen.query_one(Neuron)
+        plot = app.screen.query_one(ActivationPlot)
+        assert neuron.z == pytest.approx(0.8 * 1.0 - 0.4 * 0.5 + 0.1)
+        assert plot.z == pytest.approx(neuron.z)  # the neuron feeds the plot
+        assert "0.70" in shown(neuron.query_one("#neuron-sum"))
+        neuron.focus()
+        await pilot.press("up", "up")  # from w1 to x1
+        await pilot.press("plus")
+        assert neuron.values["x1"] == pytest.approx(1.5)
+        assert neuron.z == pytest.approx(0.8 * 1.5 - 0.4 * 0.5 + 0.1)
+        await pilot.click("#less-w2")
+        assert neuron.values["w2"] == pytest.approx(-0.9)
+        assert plot.z == pytest.approx(neuron.z)
+        await pilot.press("b")
+        assert not neuron.use_bias and not neuron.query_one(Checkbox).value
+        assert neuron.z == pytest.approx(0.8 * 1.5 - 0.9 * 0.5)
+        assert "nothing can move it off 0" in shown(neuron.query_one("#neuron-sum"))
+        await pilot.click("#use-bias")
+        assert neuron.use_bias
+
+
+async def test_activation_plot_values_are_the_functions(tmp_path):
+    app = make_app(lesson_with(tmp_path, 'widget = "activation_plot"\nz = -1.5'))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        plot = app.screen.query_one(ActivationPlot)
+        out = plot.outputs()
+        assert out["relu"] == 0.0 and out["linear"] == -1.5
+        assert out["sigmoid"] == pytest.approx(1 / (1 + math.exp(1.5)))
+        assert out["tanh"] == pytest.approx(math.tanh(-1.5))
+        plot.focus()
+        await pilot.press("plus", "plus", "plus", "plus", "plus", "plus", "plus", "plus")
+        assert plot.z == pytest.approx(0.5)
+        assert plot.outputs()["relu"] == pytest.approx(0.5)
+        assert "f(0.50)" in shown(plot.query_one("#activation-table"))
+
+
+async def test_dense_layer_is_f_of_wx_plus_b(tmp_path):
+    block = 'widget = "dense_layer"\ninputs = 4\nneurons = 3\nactivation = "sigmoid"\nseed = 2'
+    app = make_app(lesson_with(tmp_path, block))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        layer = app.screen.query_one(DenseLayer)
+        z = layer.weights @ layer.x + layer.bias
+        np.testing.assert_allclose(layer.z, z, rtol=1e-12)
+        np.testing.assert_allclose(layer.y, 1 / (1 + np.exp(-z)), rtol=1e-12)
+        layer.focus()
+        await pilot.press("down")
+        assert layer.highlight == 1
+        await pilot.click(list(layer.query(MatrixRow))[2])
+        assert layer.highlight == 2
+        assert f"{layer.y[2]:.3f}" in shown(layer.query_one("#dense-spelled"))
+        old = layer.x.copy()
+        await pilot.press("x")
+        assert not np.array_equal(old, layer.x)
+        np.testing.assert_allclose(layer.z, layer.weights @ layer.x + layer.bias, rtol=1e-12)
+
+
+async def test_network_trains_on_real_digits_and_shows_them_flowing(tmp_path):
+    app = make_app(lesson_with(tmp_path, 'widget = "network"\nhidden = [16]\nsteps = 300'))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, seconds=120)
+        net = app.screen.query_one(NetworkDiagram)
+        assert net.ready
+        trained = net.trained
+        assert trained.steps == 300 and trained.test_accuracy > 0.8
+        assert [w.shape for w in trained.weights] == [(16, 784), (10, 16)]
+        assert f"{trained.test_accuracy:.1%}" in shown(net.query_one("#network-status"))
+        pixels = (trained.images[0].reshape(-1) - trained.mean) / trained.std
+        hidden = np.maximum(trained.weights[0] @ pixels + trained.biases[0], 0)
+        np.testing.assert_allclose(trained.activations[0][1], hidden, rtol=1e-4, atol=1e-5)
+        net.focus()
+        await pilot.press("down")
+        assert net.sample == 1
+        await pilot.click("#network-digit")
+        assert net.sample == 2
+
+
+async def test_classify_reads_the_sample_digits(tmp_path):
+    block = 'widget = "classify"\nimages = ["digits/3.png", "digits/8.png", "missing.png"]'
+    app = make_app(lesson_with(tmp_path, block))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        classify = app.screen.query_one(Classify)
+        _, _, top = classify.result_for("digits/3.png")
+        assert top[0][0] == "3" and top[0][1] > 0.9
+        assert "It says: 3" in shown(classify.query_one("#classify-guesses"))
+        await pilot.click("#image-1")
+        assert classify.chosen == 1
+        assert classify.result_for("digits/8.png")[2][0][0] == "8"
+        await pilot.press("down")
+        assert "no such image" in shown(classify.query_one("#classify-problem"))
+        path_input = classify.query_one(Input)
+        path_input.value = str(SAMPLES / "digits" / "4.png")
+        await pilot.click(path_input)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert classify.chosen == 3 and "It says: 4" in shown(classify.query_one("#classify-guesses"))
+
+
+async def test_quiz_answers_by_key_and_by_click():
+    app = make_app(LESSONS / "03-weights-and-biases.md")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for _ in range(len(app.screen.lesson.steps)):
+            await pilot.press("right")
+        await settle(pilot)
+        quiz = app.screen.query_one(Quiz)
+        assert shown(quiz.query_one("#explanation")) == ""
+        await pilot.press("2")
+        assert quiz.chosen == 1
+        assert "Not quite" in shown(quiz.query_one("#verdict"))
+        assert "bias" in shown(quiz.query_one("#explanation"))
+        await pilot.click("#choice-0")
+        assert quiz.chosen == 0 and "Right" in shown(quiz.query_one("#verdict"))
+        assert quiz.query_one("#choice-0", Button).has_class("-right")
