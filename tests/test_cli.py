@@ -268,6 +268,8 @@ def test_ctrl_c_saves_the_last_step_and_exits_130(tmp_path):
         ["data", "download"],
         ["lessons"],
         ["lessons", "check"],
+        ["lessons", "open"],
+        ["serve"],
     ],
 )
 def test_every_help_page(command):
@@ -333,3 +335,10 @@ def test_bench_quick_json():
     assert {"matmul 512", "conv block 2 backward", "attention forward"} <= kernels
     assert all(k["gflops"] > 0 and k["speedup_vs_reference"] > 0 for k in report["kernels"])
     assert {(s["model"], s["batch"]) for s in report["steps"]} == {("cnn", 64), ("vit", 64)}
+
+
+def test_app_commands_fail_in_one_line_without_a_terminal(tmp_path):
+    assert_one_line_error(nnsim(), "the app needs a terminal", code=1)
+    assert_one_line_error(nnsim("lessons", "open", ROOT / "lessons" / "01-why-it-matters.md"), "needs a terminal")
+    assert_one_line_error(nnsim("lessons", "open", tmp_path / "nope.md"), "no such lesson file", code=1)
+    assert_one_line_error(nnsim("serve", "--port", "70000"), "a port is a whole number", code=2)
