@@ -7,6 +7,7 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.markup import escape
 from textual.message import Message
 from textual.widgets import Button, Static
 
@@ -30,11 +31,11 @@ class Quiz(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static("Quiz", classes="widget-title")
-        yield Static(self.params.question, id="question")
+        yield Static(self.params.question, id="question", markup=False)
         for index, choice in enumerate(self.params.choices):
             yield Button(f"{index + 1}  {choice}", id=f"choice-{index}", classes="choice", compact=True)
         yield Static(f"Press 1–{len(self.params.choices)} or click a choice.", id="verdict", classes="dim")
-        yield Static(id="explanation")
+        yield Static(id="explanation", markup=False)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -49,7 +50,7 @@ class Quiz(Vertical, can_focus=True):
             button.set_class(index == self.params.answer, "-right")
             button.set_class(index == choice and not correct, "-wrong")
         right = self.params.choices[self.params.answer]
-        verdict = "[b $success]Right.[/]" if correct else f"[b $error]Not quite.[/] The answer is {right}."
+        verdict = "[b $success]Right.[/]" if correct else f"[b $error]Not quite.[/] The answer is {escape(right)}."
         self.query_one("#verdict", Static).update(verdict)
         self.query_one("#explanation", Static).update(self.params.explanation)
         self.post_message(self.Answered(self, choice, correct))
