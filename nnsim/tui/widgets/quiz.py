@@ -7,6 +7,7 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.markup import escape
 from textual.message import Message
 from textual.widgets import Button, Static
@@ -33,7 +34,7 @@ class Quiz(Vertical, can_focus=True):
         yield Static("Quiz", classes="widget-title")
         yield Static(self.params.question, id="question", markup=False)
         for index, choice in enumerate(self.params.choices):
-            yield Button(f"{index + 1}  {choice}", id=f"choice-{index}", classes="choice", compact=True)
+            yield Button(Content(f"{index + 1}  {choice}"), id=f"choice-{index}", classes="choice", compact=True)
         yield Static(f"Press 1–{len(self.params.choices)} or click a choice.", id="verdict", classes="dim")
         yield Static(id="explanation", markup=False)
 
