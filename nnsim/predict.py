@@ -36,19 +36,23 @@ def prepare_image(path, input_shape: tuple[int, int, int], background: float | N
     return tensor.astype(np.float32), notes
 
 
+def top_classes(tensor: np.ndarray, model, meta: dict, top: int = 3) -> list[tuple[str, float]]:
+    """The network's `top` most likely classes for one prepared input (C, H, W), most likely first."""
+    names = meta.get("class_names") or [str(i) for i in range(model.config.classes)]
+    logits = model.be.to_numpy(model.forward(model.be.asarray(tensor[None])))
+    probs = softmax(logits.astype(np.float64))[0]
+    return [(names[i], float(probs[i])) for i in np.argsort(-probs)[:top]]
+
+
 def predict_paths(paths, model, meta: dict, top: int = 3):
     """Yield a Prediction or an NnsimError for each path, in order."""
-    names = meta.get("class_names") or [str(i) for i in range(model.config.classes)]
     for path in paths:
         try:
             tensor, notes = prepare_image(path, model.config.input_shape, meta.get("background"))
         except NnsimError as error:
             yield error
             continue
-        logits = model.be.to_numpy(model.forward(model.be.asarray(tensor[None])))
-        probs = softmax(logits.astype(np.float64))[0]
-        order = np.argsort(-probs)[:top]
-        yield Prediction(str(path), notes, [(names[i], float(probs[i])) for i in order])
+        yield Prediction(str(path), notes, top_classes(tensor, model, meta, top))
 
 
 def predict_files(

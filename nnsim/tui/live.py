@@ -20,23 +20,18 @@ def reference():
     return get_backend("reference")
 
 
-def dense_layer(weights: np.ndarray, bias: np.ndarray, activation: str) -> L.Sequential:
-    """A Linear layer holding exactly `weights` (neurons × inputs) and `bias`, then f."""
+def layer_forward(weights, bias, x, activation: str = "linear") -> tuple[np.ndarray, np.ndarray]:
+    """z = Wx + b and y = f(z) for one input vector x, through the engine's own Linear and activation.
+
+    weights: (neurons, inputs), exactly the numbers the widget shows; bias: (neurons,).
+    """
     be = reference()
     neurons, inputs = np.shape(weights)
     linear = L.Linear(be, inputs, neurons, np.random.default_rng(0), dtype=np.float64)
     linear.weight.value = be.asarray(np.asarray(weights, dtype=np.float64))
     linear.bias.value = be.asarray(np.asarray(bias, dtype=np.float64))
-    return L.Sequential(be, [linear, L.Activation(be, activation)])
-
-
-def layer_forward(weights, bias, x, activation: str = "linear") -> tuple[np.ndarray, np.ndarray]:
-    """z = Wx + b and y = f(z) for one input vector x, through the engine's own layers."""
-    layer = dense_layer(weights, bias, activation)
-    batch = np.asarray(x, dtype=np.float64)[None, :]
-    linear, act = layer.layers
-    z = linear.forward(batch)
-    return z[0], act.forward(z)[0]
+    z = linear.forward(np.asarray(x, dtype=np.float64)[None, :])
+    return z[0], L.Activation(be, activation).forward(z)[0]
 
 
 def activate(name: str, z) -> np.ndarray:

@@ -31,15 +31,12 @@ def lesson_cnn():
 
 
 def classify(path: Path, top: int):
-    """(the input the CNN saw (H×W), notes, [(class, probability)…]) for one image file."""
-    from nnsim.predict import predict_paths, prepare_image
+    """(the input the CNN saw (H×W), what was done to the image, [(class, probability)…])."""
+    from nnsim.predict import prepare_image, top_classes
 
     model, meta = lesson_cnn()
-    tensor, _ = prepare_image(path, model.config.input_shape, meta.get("background"))
-    (result,) = predict_paths([path], model, meta, top)
-    if isinstance(result, NnsimError):
-        raise result
-    return tensor[0], result.notes, result.top
+    tensor, notes = prepare_image(path, model.config.input_shape, meta.get("background"))
+    return tensor[0], notes, top_classes(tensor, model, meta, top)
 
 
 class Classify(Vertical, can_focus=True):

@@ -12,7 +12,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.reactive import reactive
 from textual.widgets import Input, Static
 
 from nnsim.errors import NnsimError
@@ -59,10 +58,6 @@ class PixelGrid(Vertical, can_focus=True):
         Binding("o", "open_file", "Open image", show=False),
     ]
 
-    zoom_row: reactive[int] = reactive(0)
-    zoom_col: reactive[int] = reactive(0)
-    channel: reactive[int] = reactive(0)
-
     def __init__(self, params: PixelGridParams, base: Path | None = None):
         super().__init__()
         self.params = params
@@ -71,6 +66,8 @@ class PixelGrid(Vertical, can_focus=True):
         self.name_shown = params.image
         self.notes: list[str] = []
         self.problem: str | None = None
+        self.zoom_row = self.zoom_col = self.channel = 0  # the window's top-left pixel; the channel it reads
+        self.zoom_size = params.zoom_size
         self._load(params.image)
 
     def compose(self) -> ComposeResult:
@@ -100,11 +97,15 @@ class PixelGrid(Vertical, can_focus=True):
         height, width = self.spatial
         size = self.params.zoom_size
         self.zoom_size = max(1, min(size, height, width))
-        row, col = self.params.zoom
-        self.set_reactive(PixelGrid.zoom_row, _clamp(row, height - self.zoom_size))
-        self.set_reactive(PixelGrid.zoom_col, _clamp(col, width - self.zoom_size))
-        self.set_reactive(PixelGrid.channel, 0)
+        self.channel = 0
+        self._place_zoom(*self.params.zoom)
         return True
+
+    def _place_zoom(self, row: int, col: int) -> None:
+        """Put the window's top-left pixel at (row, col), kept inside the image."""
+        height, width = self.spatial
+        self.zoom_row = _clamp(row, height - self.zoom_size)
+        self.zoom_col = _clamp(col, width - self.zoom_size)
 
     @property
     def spatial(self) -> tuple[int, int]:
@@ -189,27 +190,17 @@ class PixelGrid(Vertical, can_focus=True):
             table.add_row(str(r + i), *[Text(f"{v:.2f}", style=value_style(v, tint)) for v in row])
         return table
 
-    def watch_zoom_row(self) -> None:
-        self._redraw()
-
-    def watch_zoom_col(self) -> None:
-        self._redraw()
-
-    def watch_channel(self) -> None:
-        self._redraw()
-
     # --- input -------------------------------------------------------------------------------
 
     def action_move(self, rows: int, cols: int) -> None:
-        if self.tensor is None:
-            return
-        height, width = self.spatial
-        self.zoom_row = _clamp(self.zoom_row + rows, height - self.zoom_size)
-        self.zoom_col = _clamp(self.zoom_col + cols, width - self.zoom_size)
+        if self.tensor is not None:
+            self._place_zoom(self.zoom_row + rows, self.zoom_col + cols)
+            self._redraw()
 
     def action_next_channel(self) -> None:
         if self.is_rgb:
             self.channel = (self.channel + 1) % 3
+            self._redraw()
 
     def action_open_file(self) -> None:
         if self.params.open_file:
@@ -220,10 +211,9 @@ class PixelGrid(Vertical, can_focus=True):
         self.focus()
         if message.cells.channel is not None:
             self.channel = message.cells.channel
-        height, width = self.spatial
         half = self.zoom_size // 2
-        self.zoom_row = _clamp(message.row - half, height - self.zoom_size)
-        self.zoom_col = _clamp(message.col - half, width - self.zoom_size)
+        self._place_zoom(message.row - half, message.col - half)
+        self._redraw()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -231,18 +221,8 @@ class PixelGrid(Vertical, can_focus=True):
         if not name:
             return
         if self._load(name):
-            self._rebuild()
             self.focus()
-        else:
-            problem = self.query_one("#pixel-problem", Static)
-            problem.update(self.problem)
-            problem.display = True
-
-    def show_image(self, name: str) -> bool:
-        """Open another image, as the path input does; False (and the problem shown) if it can't."""
-        loaded = self._load(name)
-        self._rebuild()
-        return loaded
+        self._rebuild()  # the new image, or the old one with the problem under it
 
 
 def _clamp(value: int, top: int) -> int:
