@@ -139,6 +139,7 @@ class PixelGrid(Vertical, can_focus=True):
         if self.is_rgb and self.params.channels:
             channels.mount_all([ImageCells(i, classes="image-cells") for i in range(3)])
         channels.display = self.is_rgb and self.params.channels
+        self.refresh_bindings()
         self._redraw()
 
     def _title(self) -> Text:
@@ -191,6 +192,9 @@ class PixelGrid(Vertical, can_focus=True):
         return table
 
     # --- input -------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple) -> bool:
+        return action != "next_channel" or self.is_rgb  # a gray image has no channel to switch to
 
     def action_move(self, rows: int, cols: int) -> None:
         if self.tensor is not None:
