@@ -6,7 +6,7 @@ at a time so that each loaded number is used four times; LLVM turns its inner lo
 instructions. Linear layers, convolutions (through im2col) and batched matmuls all call it.
 Attention, layer norm, GELU, max-pool and the optimizer updates have fused kernels of their own.
 
-Every kernel is proven equal to the reference backend by tests/engine/test_cpu_backend.py.
+Every kernel is proven equal to the reference backend by tests/engine/test_backend_parity.py.
 Numba is imported when this backend is first asked for, never at app start.
 """
 
@@ -232,6 +232,7 @@ def _t(x: np.ndarray) -> np.ndarray:
 # short to pay; `_conv_direct_sample` instead adds each kernel tap times a shifted row of the
 # padded image onto the output, long contiguous runs that vectorise well.
 DIRECT_BELOW = 32  # Ci·kh·kw under which the direct kernel wins (measured by `nnsim bench`)
+_conv_output_size = njit(**_JIT)(rowmath.conv_output_size)
 
 
 @njit(**_JIT)
@@ -306,8 +307,8 @@ def _conv_sample(xn, w, w_hwc, stride, padding, direct, xp, cols, wide, out, ext
     With extract=False the direct route leaves its result in `wide` (rows Wp long) instead.
     """
     c_out, _, kh, kw = w.shape
-    h_out = (xn.shape[1] + 2 * padding - kh) // stride + 1
-    w_out = (xn.shape[2] + 2 * padding - kw) // stride + 1
+    h_out = _conv_output_size(xn.shape[1], kh, stride, padding)
+    w_out = _conv_output_size(xn.shape[2], kw, stride, padding)
     if direct:
         _pad_sample(xn, padding, xp)
         _conv_direct_sample(xp, w, wide)
@@ -338,8 +339,8 @@ def _conv_backward_sample(xn, gn, w, plan, db, dw, dxn, xph, cols, cols_t, xp2, 
     stride, padding, flip_direct, dx_mode = plan[0], plan[1], plan[2] == 1, plan[3]
     c_out = gn.shape[0]
     kh, kw = w[0].shape[2], w[0].shape[3]
-    h_out = (xn.shape[1] + 2 * padding - kh) // stride + 1
-    w_out = (xn.shape[2] + 2 * padding - kw) // stride + 1
+    h_out = _conv_output_size(xn.shape[1], kh, stride, padding)
+    w_out = _conv_output_size(xn.shape[2], kw, stride, padding)
     plane = h_out * w_out
     for co in range(c_out):
         total = F32(0.0)
@@ -571,8 +572,7 @@ def _relu_mask(dy, y, out):
         flat_out[i] = flat_dy[i] if flat_y[i] > 0 else F32(0.0)
 
 
-def _out_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
+_out_size = rowmath.conv_output_size  # the same formula, called from Python
 
 
 _EMPTY3 = (1, 1, 1)
@@ -654,35 +654,26 @@ def _maxpool_backward(dy, argmax, size, dx):
 
 
 # ----------------------------------------------------------------------------------- elementwise
-_GELU_C = F32(math.sqrt(2.0 / math.pi))
-_GELU_K = F32(0.044715)
+_gelu_from_tanh_one = njit(**_JIT)(rowmath.gelu_from_tanh)
+_gelu_slope_from_tanh_one = njit(**_JIT)(rowmath.gelu_slope_from_tanh)
 
 
-def _gelu_inner(z: np.ndarray) -> np.ndarray:
-    """tanh(√(2/π)(z + 0.044715 z³)), in place on one temporary; NumPy's float32 tanh is SIMD."""
-    t = z * z
-    t *= _GELU_K
-    t += F32(1.0)
-    t *= z
-    t *= _GELU_C
+def _gelu_tanh(z: np.ndarray) -> np.ndarray:
+    """tanh of GELU's inner argument, by NumPy (its float32 tanh is SIMD), in place on one temporary."""
+    t = rowmath.gelu_inner(z)
     return np.tanh(t, out=t)
 
 
 @njit(parallel=True, **_JIT)
 def _gelu_from_tanh(z, t, y):
     for i in prange(z.size):
-        y[i] = F32(0.5) * z[i] * (F32(1.0) + t[i])
+        y[i] = _gelu_from_tanh_one(z[i], t[i])
 
 
 @njit(parallel=True, **_JIT)
 def _gelu_backward_from_tanh(z, t, dy, dz):
     for i in prange(z.size):
-        v = z[i]
-        ti = t[i]
-        slope = F32(0.5) * (F32(1.0) + ti) + F32(0.5) * v * (F32(1.0) - ti * ti) * _GELU_C * (
-            F32(1.0) + F32(3.0) * _GELU_K * v * v
-        )
-        dz[i] = dy[i] * slope
+        dz[i] = dy[i] * _gelu_slope_from_tanh_one(z[i], t[i])
 
 
 @njit(parallel=True, **_JIT)
@@ -696,6 +687,7 @@ _layernorm_row = njit(**_JIT)(rowmath.layernorm_row)
 _layernorm_backward_row = njit(**_JIT)(rowmath.layernorm_backward_row)
 _sgd_one = njit(**_JIT)(rowmath.sgd_one)
 _adam_one = njit(**_JIT)(rowmath.adam_one)
+_attention_probs_row = njit(**_JIT)(rowmath.attention_probs_row)
 
 
 @njit(parallel=True, **_JIT)
@@ -719,26 +711,11 @@ def _attention_forward(q, k, v, scale, out, probs):
         n = task // heads
         h = task % heads
         for i in range(tokens):
-            top = F32(-np.inf)
-            for j in range(tokens):
-                s = F32(0.0)
-                for e in range(d):
-                    s += q[n, h, i, e] * k[n, h, j, e]
-                s *= scale
-                probs[n, h, i, j] = s
-                if s > top:
-                    top = s
-            total = F32(0.0)
-            for j in range(tokens):
-                p = math.exp(probs[n, h, i, j] - top)
-                probs[n, h, i, j] = p
-                total += p
-            inv = F32(1.0) / total
+            _attention_probs_row(q, k, n, h, i, scale, probs)
             for e in range(d):
                 out[n, h, i, e] = F32(0.0)
             for j in range(tokens):
-                p = probs[n, h, i, j] * inv
-                probs[n, h, i, j] = p
+                p = probs[n, h, i, j]
                 for e in range(d):
                     out[n, h, i, e] += p * v[n, h, j, e]
 
@@ -971,8 +948,9 @@ class CpuBackend(ReferenceBackend):
             g = masked
         x, w = np.ascontiguousarray(x, dtype=F32), np.ascontiguousarray(w, dtype=F32)
         plan, weights, parts, dx, scratch = _backward_setup(x.shape, w, stride, padding, input_grad)
-        nothing = np.empty((1, 1, 1, 1), dtype=F32)
-        _conv_backward(x, g, False, nothing, nothing.astype(np.int8), 1, weights, plan, *parts, dx, nothing, *scratch)
+        nothing = np.zeros((1, 1, 1, 1), dtype=F32)  # no pooling here: typed placeholders
+        no_argmax = np.zeros((1, 1, 1, 1), dtype=np.int8)
+        _conv_backward(x, g, False, nothing, no_argmax, 1, weights, plan, *parts, dx, nothing, *scratch)
         return _gradients(parts, w, dx, input_grad)
 
     def conv_block_forward(self, x, w, b, stride=1, padding=0, pool=2):
@@ -1031,7 +1009,7 @@ class CpuBackend(ReferenceBackend):
     def activation_forward(self, name, z):
         if name == "gelu":
             y = np.empty_like(z)
-            _gelu_from_tanh(z.reshape(-1), _gelu_inner(z).reshape(-1), y.reshape(-1))
+            _gelu_from_tanh(z.reshape(-1), _gelu_tanh(z).reshape(-1), y.reshape(-1))
             return y
         return super().activation_forward(name, z)
 
@@ -1039,7 +1017,7 @@ class CpuBackend(ReferenceBackend):
         dz = np.empty_like(z)
         dy_flat = np.ascontiguousarray(dy).reshape(-1)
         if name == "gelu":
-            _gelu_backward_from_tanh(z.reshape(-1), _gelu_inner(z).reshape(-1), dy_flat, dz.reshape(-1))
+            _gelu_backward_from_tanh(z.reshape(-1), _gelu_tanh(z).reshape(-1), dy_flat, dz.reshape(-1))
         elif name == "relu":
             _relu_backward(z.reshape(-1), dy_flat, dz.reshape(-1))
         else:

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from nnsim.engine.backends import rowmath
+from nnsim.engine.backends.rowmath import conv_output_size
 from nnsim.errors import NnsimError
 
 try:
@@ -34,8 +35,6 @@ THREADS = 256
 MAX_TOKENS = 128  # attention keeps one row of scores per thread in registers/local memory
 _BIAS_NONE, _BIAS_ROWS, _BIAS_COLS = 0, 1, 2
 _ACTIVATIONS = {"relu": 0, "sigmoid": 1, "tanh": 2, "linear": 3, "gelu": 4}
-_GELU_C = F32(math.sqrt(2.0 / math.pi))
-_GELU_K = F32(0.044715)
 
 
 def _blocks(count: int, threads: int = THREADS) -> int:
@@ -145,6 +144,11 @@ def _add(a, b, out):
         out[i] = a[i] + b[i]
 
 
+_gelu_inner = cuda.jit(device=True)(rowmath.gelu_inner)
+_gelu_from_tanh = cuda.jit(device=True)(rowmath.gelu_from_tanh)
+_gelu_slope_from_tanh = cuda.jit(device=True)(rowmath.gelu_slope_from_tanh)
+
+
 @cuda.jit(device=True)
 def _activate(kind, z):
     if kind == 0:
@@ -155,7 +159,7 @@ def _activate(kind, z):
         return math.tanh(z)
     if kind == 3:
         return z
-    return F32(0.5) * z * (F32(1.0) + math.tanh(_GELU_C * (z + _GELU_K * z * z * z)))
+    return _gelu_from_tanh(z, math.tanh(_gelu_inner(z)))
 
 
 @cuda.jit(device=True)
@@ -170,10 +174,7 @@ def _slope(kind, z):
         return F32(1.0) - t * t
     if kind == 3:
         return F32(1.0)
-    t = math.tanh(_GELU_C * (z + _GELU_K * z * z * z))
-    return F32(0.5) * (F32(1.0) + t) + F32(0.5) * z * (F32(1.0) - t * t) * _GELU_C * (
-        F32(1.0) + F32(3.0) * _GELU_K * z * z
-    )
+    return _gelu_slope_from_tanh(z, math.tanh(_gelu_inner(z)))
 
 
 @cuda.jit
@@ -459,6 +460,7 @@ _layernorm_row = cuda.jit(device=True)(rowmath.layernorm_row)
 _layernorm_backward_row = cuda.jit(device=True)(rowmath.layernorm_backward_row)
 _sgd_one = cuda.jit(device=True)(rowmath.sgd_one)
 _adam_one = cuda.jit(device=True)(rowmath.adam_one)
+_attention_probs_row = cuda.jit(device=True)(rowmath.attention_probs_row)
 
 
 @cuda.jit
@@ -495,21 +497,7 @@ def _attention_forward(q, k, v, scale, out, probs):
     tokens, d = q.shape[2], q.shape[3]
     if i >= tokens:
         return
-    top = F32(-3.0e38)
-    for j in range(tokens):
-        s = F32(0.0)
-        for e in range(d):
-            s += q[n, h, i, e] * k[n, h, j, e]
-        s *= scale
-        probs[n, h, i, j] = s
-        top = max(top, s)
-    total = F32(0.0)
-    for j in range(tokens):
-        p = math.exp(probs[n, h, i, j] - top)
-        probs[n, h, i, j] = p
-        total += p
-    for j in range(tokens):
-        probs[n, h, i, j] /= total
+    _attention_probs_row(q, k, n, h, i, scale, probs)
     for e in range(d):
         acc = F32(0.0)
         for j in range(tokens):
@@ -643,7 +631,7 @@ def _take_token(x, index, out, backward):
 
 # ----------------------------------------------------------------------------------- the backend
 class CudaBackend:
-    """The kernel API of DESIGN.md and every other op of a training step, on the GPU."""
+    """Every op of the Backend protocol (protocol.py), on the GPU."""
 
     name = "cuda"
 
@@ -752,8 +740,8 @@ class CudaBackend:
     def conv2d_forward(self, x, w, b, stride=1, padding=0, relu=False):
         n, _, height, width = x.shape
         c_out, c_in, kh, kw = w.shape
-        h_out = (height + 2 * padding - kh) // stride + 1
-        w_out = (width + 2 * padding - kw) // stride + 1
+        h_out = conv_output_size(height, kh, stride, padding)
+        w_out = conv_output_size(width, kw, stride, padding)
         y = cuda.device_array((n, c_out, h_out, w_out), dtype=F32)
         grid = (_tiles(h_out * w_out), _tiles(c_out), n)
         _conv_forward[grid, (TILE, TILE)](x, w.reshape(c_out, c_in * kh * kw), b, stride, padding, kh, kw, relu, y)
@@ -786,7 +774,7 @@ class CudaBackend:
     def conv_block_backward(self, x, w, dpooled, pooled, argmax, stride=1, padding=0, pool=2, input_grad=True):
         n, _, height, width = x.shape
         c_out, _, kh, kw = w.shape
-        shape = (n, c_out, (height + 2 * padding - kh) // stride + 1, (width + 2 * padding - kw) // stride + 1)
+        shape = (n, c_out, conv_output_size(height, kh, stride, padding), conv_output_size(width, kw, stride, padding))
         dy = cuda.device_array(shape, dtype=F32)
         _maxpool_backward[_blocks(dy.size), THREADS](dpooled, argmax, pooled, True, pool, dy)
         return self.conv2d_backward(x, w, dy, stride, padding, input_grad=input_grad)

@@ -13,12 +13,13 @@ import math
 import numpy as np
 
 from nnsim.engine import losses
+from nnsim.engine.backends.rowmath import conv_output_size
 
 Array = np.ndarray
 
 
 class ReferenceBackend:
-    """NumPy implementation of the kernel API and the other ops of a training step."""
+    """Every op of the Backend protocol (protocol.py), in NumPy."""
 
     name = "reference"
 
@@ -67,8 +68,8 @@ class ReferenceBackend:
         """
         n, c_in, height, width = x.shape
         c_out, _, kh, kw = w.shape
-        h_out = (height + 2 * padding - kh) // stride + 1
-        w_out = (width + 2 * padding - kw) // stride + 1
+        h_out = conv_output_size(height, kh, stride, padding)
+        w_out = conv_output_size(width, kw, stride, padding)
         xp = _pad(x, padding)
         y = np.zeros((n, h_out, w_out, c_out), dtype=x.dtype)
         for m in range(kh):
@@ -137,7 +138,7 @@ class ReferenceBackend:
         ReLU only where that maximum was > 0, so the pooled values are all the mask needs."""
         n, _, height, width = x.shape
         c_out, _, kh, kw = w.shape
-        conv_shape = (n, c_out, (height + 2 * padding - kh) // stride + 1, (width + 2 * padding - kw) // stride + 1)
+        conv_shape = (n, c_out, conv_output_size(height, kh, stride, padding), conv_output_size(width, kw, stride, padding))
         dy = self.maxpool2d_backward(dpooled * (pooled > 0), argmax, conv_shape, pool)
         return self.conv2d_backward(x, w, dy, stride, padding, input_grad=input_grad)
 

@@ -61,3 +61,51 @@ def adam_one(param, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, correcti
     m[i] = beta1 * m[i] + (F32(1.0) - beta1) * g
     v[i] = beta2 * v[i] + (F32(1.0) - beta2) * g * g
     param[i] -= lr * (m[i] / correction1) / (math.sqrt(v[i] / correction2) + eps)
+
+
+def conv_output_size(size, kernel, stride, padding):
+    """⌊(size + 2·padding − kernel) / stride⌋ + 1: how many places a kernel fits along one axis."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+GELU_C = F32(math.sqrt(2.0 / math.pi))
+GELU_K = F32(0.044715)
+
+
+def gelu_inner(z):
+    """√(2/π)(z + 0.044715 z³), the argument of GELU's tanh (a number or an array)."""
+    return GELU_C * (z + GELU_K * z * z * z)
+
+
+def gelu_from_tanh(z, t):
+    """GELU(z) = ½ z (1 + t), with t = tanh(gelu_inner(z))."""
+    return F32(0.5) * z * (F32(1.0) + t)
+
+
+def gelu_slope_from_tanh(z, t):
+    """GELU′(z) = ½(1 + t) + ½ z (1 − t²) √(2/π)(1 + 3·0.044715 z²), with t = tanh(gelu_inner(z))."""
+    return F32(0.5) * (F32(1.0) + t) + F32(0.5) * z * (F32(1.0) - t * t) * GELU_C * (
+        F32(1.0) + F32(3.0) * GELU_K * z * z
+    )
+
+
+def attention_probs_row(q, k, n, h, i, scale, probs):
+    """Row i of P = softmax(Q Kᵀ · scale) for (sample n, head h), written to probs[n, h, i, :]."""
+    tokens, d = k.shape[2], k.shape[3]
+    top = F32(-3.0e38)
+    for j in range(tokens):
+        s = F32(0.0)
+        for e in range(d):
+            s += q[n, h, i, e] * k[n, h, j, e]
+        s *= scale
+        probs[n, h, i, j] = s
+        if s > top:
+            top = s
+    total = F32(0.0)
+    for j in range(tokens):
+        p = math.exp(probs[n, h, i, j] - top)
+        probs[n, h, i, j] = p
+        total += p
+    inv = F32(1.0) / total
+    for j in range(tokens):
+        probs[n, h, i, j] *= inv
