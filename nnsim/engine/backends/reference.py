@@ -138,7 +138,12 @@ class ReferenceBackend:
         ReLU only where that maximum was > 0, so the pooled values are all the mask needs."""
         n, _, height, width = x.shape
         c_out, _, kh, kw = w.shape
-        conv_shape = (n, c_out, conv_output_size(height, kh, stride, padding), conv_output_size(width, kw, stride, padding))
+        conv_shape = (
+            n,
+            c_out,
+            conv_output_size(height, kh, stride, padding),
+            conv_output_size(width, kw, stride, padding),
+        )
         dy = self.maxpool2d_backward(dpooled * (pooled > 0), argmax, conv_shape, pool)
         return self.conv2d_backward(x, w, dy, stride, padding, input_grad=input_grad)
 
