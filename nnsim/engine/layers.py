@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from nnsim.engine.activations import ACTIVATIONS
+
 
 class Parameter:
     """A learned array (a weight or a bias) and its gradient."""
@@ -215,7 +217,7 @@ class Activation(Module):
         return self.be.activation_backward(self.name, self.z, dy)
 
     def describe(self) -> str:
-        return {"relu": "ReLU", "gelu": "GELU"}.get(self.name, self.name.capitalize())
+        return ACTIVATIONS[self.name].title
 
 
 def ReLU(backend):  # noqa: N802 - reads like the layer it builds

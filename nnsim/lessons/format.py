@@ -174,20 +174,8 @@ def _widget_block(path: Path, lines: list[str], line: int, errors: list[str]) ->
             accepted[key] = float(value) if hints[key] is float else value
     before = len(errors)
     params = spec(**accepted)
-    if name == "quiz":
-        _check_quiz(params, f"{path}:{line}", errors)
+    errors.extend(f"{path}:{line}: {problem}" for problem in params.problems())
     return WidgetBlock(name, params, line) if len(errors) == before else None
-
-
-def _check_quiz(quiz, where: str, errors: list[str]) -> None:
-    if not quiz.question:
-        errors.append(f"{where}: a quiz needs a question")
-    if len(quiz.choices) < 2:
-        errors.append(f"{where}: a quiz needs at least two choices")
-    elif not 0 <= quiz.answer < len(quiz.choices):
-        errors.append(f"{where}: answer {quiz.answer} is not the index of a choice (0–{len(quiz.choices) - 1})")
-    if not quiz.explanation:
-        errors.append(f"{where}: a quiz needs an explanation, shown after the learner answers")
 
 
 def _toml(path: Path, lines: list[str], first_line: int, errors: list[str]) -> dict | None:

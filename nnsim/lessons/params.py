@@ -2,17 +2,53 @@
 
 A lesson block names a widget and sets some of these fields in TOML; anything else is an error
 that `nnsim lessons check` reports with its line. Defaults are what a block that sets nothing gets.
+
+This module is also the one registry of widgets: `@widget("name", "ClassName")` declares that a
+block `widget = "name"` takes these parameters and is drawn by ClassName in
+`nnsim/tui/widgets/name.py`. Each dataclass says what is wrong with its values in `problems()`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ACTIVATION_NAMES = ("relu", "sigmoid", "tanh", "linear")
+from nnsim.engine.activations import ACTIVATIONS, LESSON_ACTIVATIONS
+
+WIDGET_PARAMS: dict[str, type] = {}  # widget name -> its params dataclass (with .widget_class)
 
 
+def widget(name: str, class_name: str):
+    """Register a params dataclass as widget `name`, drawn by class_name in nnsim/tui/widgets/name.py."""
+
+    def register(spec: type) -> type:
+        spec.widget_name, spec.widget_class = name, class_name
+        WIDGET_PARAMS[name] = spec
+        return spec
+
+    return register
+
+
+class Params:
+    """Base of every widget's parameters."""
+
+    def problems(self) -> list[str]:
+        """What is wrong with these values, one message each (nothing by default)."""
+        return []
+
+
+def _at_least(name: str, value, low) -> list[str]:
+    return [] if value >= low else [f"'{name}' must be at least {low}, got {value}"]
+
+
+def _activation(name: str, value: str) -> list[str]:
+    if value in ACTIVATIONS:
+        return []
+    return [f"'{name}' must be one of {', '.join(ACTIVATIONS)}, got {value!r}"]
+
+
+@widget("pixel_grid", "PixelGrid")
 @dataclass
-class PixelGridParams:
+class PixelGridParams(Params):
     """An image as coloured cells, split into channels, with a zoom window of its 0..1 values."""
 
     image: str = "digits/7.png"  # under sample_images/, or relative to the lesson file
@@ -21,9 +57,16 @@ class PixelGridParams:
     zoom_size: int = 5
     open_file: bool = True  # offer an input to open the learner's own image
 
+    def problems(self) -> list[str]:
+        found = _at_least("zoom_size", self.zoom_size, 1)
+        if len(self.zoom) != 2 or min(self.zoom, default=0) < 0:
+            found.append(f"'zoom' must be [row, column], two whole numbers >= 0, got {self.zoom}")
+        return found
 
+
+@widget("neuron", "Neuron")
 @dataclass
-class NeuronParams:
+class NeuronParams(Params):
     """z = w1·x1 + w2·x2 + b with every number adjustable."""
 
     x1: float = 1.0
@@ -34,18 +77,27 @@ class NeuronParams:
     bias: bool = True  # False hides b and shows that z = 0 when x = 0
     step: float = 0.1
 
+    def problems(self) -> list[str]:
+        return [] if self.step > 0 else [f"'step' must be > 0, got {self.step}"]
 
+
+@widget("activation_plot", "ActivationPlot")
 @dataclass
-class ActivationPlotParams:
+class ActivationPlotParams(Params):
     """ReLU, Sigmoid, Tanh and Linear curves with the current z marked."""
 
-    functions: list[str] = field(default_factory=lambda: list(ACTIVATION_NAMES))
+    functions: list[str] = field(default_factory=lambda: list(LESSON_ACTIVATIONS))
     z: float = 0.5
     range: float = 4.0  # the x axis runs from −range to +range
 
+    def problems(self) -> list[str]:
+        found = [problem for name in self.functions for problem in _activation("functions", name)]
+        return found + ([] if self.range > 0 else [f"'range' must be > 0, got {self.range}"])
 
+
+@widget("dense_layer", "DenseLayer")
 @dataclass
-class DenseLayerParams:
+class DenseLayerParams(Params):
     """y = f(Wx + b) as coloured matrices, one neuron's row spelled out."""
 
     inputs: int = 4
@@ -54,26 +106,47 @@ class DenseLayerParams:
     seed: int = 0
     highlight: int = 0  # the neuron whose dot product is spelled out
 
+    def problems(self) -> list[str]:
+        found = _at_least("inputs", self.inputs, 1) + _at_least("neurons", self.neurons, 1)
+        found += _activation("activation", self.activation)
+        if self.inputs > 8 or self.neurons > 8:
+            found.append("a dense layer of more than 8 inputs or neurons does not fit the screen")
+        if not 0 <= self.highlight < self.neurons:
+            found.append(f"'highlight' must be a neuron, 0 to {self.neurons - 1}, got {self.highlight}")
+        return found
 
+
+@widget("network", "NetworkDiagram")
 @dataclass
-class NetworkParams:
+class NetworkParams(Params):
     """Input, hidden and output layers of a small MLP trained on the built-in digits."""
 
     hidden: list[int] = field(default_factory=lambda: [16])
     steps: int = 300  # training steps before it is drawn
     seed: int = 0
 
+    def problems(self) -> list[str]:
+        found = _at_least("steps", self.steps, 1)
+        if not self.hidden or min(self.hidden) < 1:
+            found.append(f"'hidden' must list at least one layer size >= 1, got {self.hidden}")
+        return found
 
+
+@widget("classify", "Classify")
 @dataclass
-class ClassifyParams:
+class ClassifyParams(Params):
     """A shipped CNN classifying sample images, with its top guesses."""
 
     images: list[str] = field(default_factory=lambda: ["digits/3.png", "digits/7-on-paper.png"])
     top: int = 3
 
+    def problems(self) -> list[str]:
+        return _at_least("top", self.top, 1) + ([] if self.images else ["'images' must name at least one image"])
 
+
+@widget("quiz", "Quiz")
 @dataclass
-class QuizParams:
+class QuizParams(Params):
     """A question with choices; the explanation appears after an answer."""
 
     question: str = ""
@@ -81,13 +154,12 @@ class QuizParams:
     answer: int = 0  # index into choices
     explanation: str = ""
 
-
-WIDGET_PARAMS: dict[str, type] = {
-    "pixel_grid": PixelGridParams,
-    "neuron": NeuronParams,
-    "activation_plot": ActivationPlotParams,
-    "dense_layer": DenseLayerParams,
-    "network": NetworkParams,
-    "classify": ClassifyParams,
-    "quiz": QuizParams,
-}
+    def problems(self) -> list[str]:
+        found = [] if self.question else ["a quiz needs a question"]
+        if len(self.choices) < 2:
+            found.append("a quiz needs at least two choices")
+        elif not 0 <= self.answer < len(self.choices):
+            found.append(f"answer {self.answer} is not the index of a choice (0–{len(self.choices) - 1})")
+        if not self.explanation:
+            found.append("a quiz needs an explanation, shown after the learner answers")
+        return found

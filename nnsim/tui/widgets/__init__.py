@@ -1,8 +1,9 @@
 """Lesson widgets, one a file. `build_widget` makes the widget a lesson block asks for.
 
-Each widget takes its parameters as the dataclass declared in nnsim.lessons.params, the same
-declaration `nnsim lessons check` validates blocks against. A widget that cannot show what it was
-given (a missing image, say) shows the problem itself instead of failing the lesson.
+Which widgets exist is declared once, in nnsim.lessons.params: each params dataclass names its
+widget and the class that draws it (in the file of the same name here), and `nnsim lessons check`
+validates blocks against the same declaration. A widget that cannot show what it was given (a
+missing image, say) shows the problem itself instead of failing the lesson.
 """
 
 from __future__ import annotations
@@ -13,19 +14,14 @@ from pathlib import Path
 from textual.widget import Widget
 
 from nnsim.lessons.format import WidgetBlock
+from nnsim.lessons.params import WIDGET_PARAMS
 
-WIDGETS = {
-    "pixel_grid": ("pixel_grid", "PixelGrid"),
-    "neuron": ("neuron", "Neuron"),
-    "activation_plot": ("activation_plot", "ActivationPlot"),
-    "dense_layer": ("dense_layer", "DenseLayer"),
-    "network": ("network", "NetworkDiagram"),
-    "classify": ("classify", "Classify"),
-    "quiz": ("quiz", "Quiz"),
-}
+
+def widget_class(name: str) -> type[Widget]:
+    """The widget class that draws blocks `widget = "name"`."""
+    spec = WIDGET_PARAMS[name]
+    return getattr(import_module(f"nnsim.tui.widgets.{name}"), spec.widget_class)
 
 
 def build_widget(block: WidgetBlock, lesson_path: Path) -> Widget:
-    module_name, class_name = WIDGETS[block.widget]
-    widget_class = getattr(import_module(f"nnsim.tui.widgets.{module_name}"), class_name)
-    return widget_class(block.params, base=Path(lesson_path).parent)
+    return widget_class(block.widget)(block.params, base=Path(lesson_path).parent)

@@ -13,17 +13,11 @@ from textual.reactive import reactive
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
+from nnsim.engine.activations import ACTIVATIONS, LESSON_ACTIVATIONS
 from nnsim.lessons.params import ActivationPlotParams
 from nnsim.tui.live import activate
 
-# name: (formula, output range, what it does, colour)
-FACTS = {
-    "relu": ("max(0, z)", "0 to ∞", "negatives become 0; positives pass unchanged", "orange"),
-    "sigmoid": ("1 / (1 + e^(−z))", "0 to 1", "squeezes any z into 0..1; extremes near 0 or 1", "cyan"),
-    "tanh": ("tanh(z)", "−1 to 1", "like sigmoid but centred on 0; negative in, negative out", "magenta"),
-    "linear": ("z", "−∞ to ∞", "passes z through unchanged (for comparison)", "gray"),
-}
-TITLES = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "linear": "Linear"}
+COLOURS = {"relu": "orange", "sigmoid": "cyan", "tanh": "magenta", "linear": "gray", "gelu": "green"}
 POINTS = 161
 
 
@@ -40,7 +34,7 @@ class ActivationPlot(Vertical, can_focus=True):
     def __init__(self, params: ActivationPlotParams, base: Path | None = None):
         super().__init__()
         self.params = params
-        self.functions = [name for name in params.functions if name in FACTS] or list(FACTS)
+        self.functions = [name for name in params.functions if name in ACTIVATIONS] or list(LESSON_ACTIVATIONS)
         self.set_reactive(ActivationPlot.z, float(params.z))
 
     def compose(self) -> ComposeResult:
@@ -68,9 +62,13 @@ class ActivationPlot(Vertical, can_focus=True):
         plt.clear_data()
         plt.clear_figure()
         for name in sorted(self.functions, key=lambda n: n != "linear"):  # linear first: ReLU draws over it
-            color = FACTS[name][3]
+            color = COLOURS[name]
             plt.plot(
-                z_axis.tolist(), activate(name, z_axis).tolist(), label=TITLES[name], color=color, marker="braille"
+                z_axis.tolist(),
+                activate(name, z_axis).tolist(),
+                label=ACTIVATIONS[name].title,
+                color=color,
+                marker="braille",
             )
             if abs(self.z) <= limit:
                 plt.scatter([self.z], [outputs[name]], color=color, marker="●")
@@ -88,8 +86,14 @@ class ActivationPlot(Vertical, can_focus=True):
         for column in ("name", "f(z)", f"f({self.z:.2f})", "output", "what it does"):
             table.add_column(column, no_wrap=column != "what it does")
         for name in self.functions:
-            formula, output_range, does, color = FACTS[name]
-            table.add_row(f"[{color}]{TITLES[name]}[/]", formula, f"{outputs[name]:.3f}", output_range, does)
+            facts = ACTIVATIONS[name]
+            table.add_row(
+                f"[{COLOURS[name]}]{facts.title}[/]",
+                facts.formula,
+                f"{outputs[name]:.3f}",
+                facts.output_range,
+                facts.description,
+            )
         return table
 
     def action_nudge(self, direction: int) -> None:

@@ -15,19 +15,15 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from nnsim.engine import layers as L
+from nnsim.engine.activations import ACTIVATIONS
 from nnsim.lessons.params import DenseLayerParams
+from nnsim.tui.colours import weight_colour
 from nnsim.tui.formatting import number, signed
 from nnsim.tui.live import layer_forward, reference
 
-ACTIVATION_TITLES = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "linear": "Linear"}
-
 
 def weight_style(value: float, scale: float) -> str:
-    """Blue for positive, red for negative, stronger for larger magnitude."""
-    strength = min(1.0, abs(value) / scale) if scale else 0.0
-    level = int(60 + 160 * strength)
-    colour = f"rgb(40,{level // 2 + 40},{level})" if value >= 0 else f"rgb({level},40,50)"
-    return f"white on {colour}"
+    return f"white on {weight_colour(value, scale)}"
 
 
 class MatrixRow(Static):
@@ -70,7 +66,7 @@ class DenseLayer(Vertical, can_focus=True):
         self.z = self.y = np.zeros(params.neurons)
 
     def compose(self) -> ComposeResult:
-        name = ACTIVATION_TITLES.get(self.params.activation, self.params.activation)
+        name = ACTIVATIONS[self.params.activation].title
         yield Static(f"A dense layer: y = {name}(Wx + b)", classes="widget-title")
         yield Static(id="dense-input")
         yield Static(id="dense-header")
@@ -91,7 +87,7 @@ class DenseLayer(Vertical, can_focus=True):
         inputs.append("]ᵀ   the input, one number per feature")
         self.query_one("#dense-input", Static).update(inputs)
         width = 7 * self.params.inputs
-        name = ACTIVATION_TITLES.get(self.params.activation, self.params.activation)
+        name = ACTIVATIONS[self.params.activation].title
         shape = f"W  ({self.params.neurons} × {self.params.inputs})"
         header = f"     {shape:<{width}}     b      Wx+b    y={name}"
         self.query_one("#dense-header", Static).update(Text(header, style="dim"))
@@ -113,7 +109,7 @@ class DenseLayer(Vertical, can_focus=True):
 
     def _spelled_out(self, neuron: int) -> Text:
         terms = " + ".join(f"{signed(w)}·{number(x)}" for w, x in zip(self.weights[neuron], self.x, strict=True))
-        name = ACTIVATION_TITLES.get(self.params.activation, self.params.activation)
+        name = ACTIVATIONS[self.params.activation].title
         text = Text(f"\nNeuron {neuron + 1}: row {neuron + 1} of W times x, plus its bias\n", style="bold")
         z, y = number(self.z[neuron], 3), number(self.y[neuron], 3)
         text.append(f"z = {terms} + {signed(self.bias[neuron])}\n  = {z}\n")

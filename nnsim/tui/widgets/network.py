@@ -23,6 +23,7 @@ from textual.widgets import ProgressBar, Static
 
 from nnsim.lessons.params import NetworkParams
 from nnsim.tui.canvas import BrailleCanvas
+from nnsim.tui.colours import weight_colour
 from nnsim.tui.images import half_blocks, to_rgb
 
 SHOWN_INPUTS = 10
@@ -97,12 +98,6 @@ def train_mlp(hidden: tuple[int, ...], steps: int, seed: int) -> TrainedMLP:
         mean=float(model.config.mean[0]),
         std=float(model.config.std[0]),
     )
-
-
-def edge_colour(weight: float, scale: float) -> str:
-    strength = min(1.0, abs(weight) / scale)
-    level = int(70 + 185 * strength)
-    return f"rgb(60,{level // 2 + 60},{level})" if weight >= 0 else f"rgb({level},60,60)"
 
 
 def node_style(activation: float, top: float) -> Style:
@@ -211,7 +206,7 @@ class NetworkDiagram(Vertical, can_focus=True):
                         4 * rows[layer][i] + 2,
                         2 * columns[layer + 1] - 1,
                         4 * rows[layer + 1][j] + 2,
-                        edge_colour(w, scale),
+                        weight_colour(w, scale),
                         abs(w),
                     )
         for layer, nodes in enumerate(layer_nodes):
