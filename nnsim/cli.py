@@ -352,13 +352,9 @@ def _print_progress(trainer, events):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     console = Console(stderr=False)
-    cfg, model, dataset = trainer.config, trainer.model, trainer.dataset
-    console.print(f"[bold]{dataset.summary()}[/]  ({len(trainer.x_train):,} train, {len(trainer.x_val):,} validation)")
-    console.print(
-        f"{cfg.model.upper()} with {model.parameter_count():,} weights and biases · backend "
-        f"[bold]{trainer.be.name}[/] · {cfg.optimizer} lr {cfg.lr:g} · batch {cfg.batch_size} · "
-        f"{cfg.epochs} epochs" + (f" (at most {cfg.max_steps} steps)" if cfg.max_steps else "")
-    )
+    data_line, model_line = trainer.describe()
+    console.print(data_line, style="bold", highlight=False)
+    console.print(model_line, highlight=False)
     done = None
     with Progress(
         TextColumn("epoch {task.fields[epoch]}"),
@@ -379,32 +375,34 @@ def _print_progress(trainer, events):
                     task = bar.add_task("", total=event.batches, epoch=event.epoch, loss=0.0, acc=0.0, speed=0.0)
                     task_epoch = event.epoch
                 bar.update(task, completed=event.batch, loss=event.loss, acc=event.accuracy, speed=event.samples_per_s)
-            elif kind == "epoch":
-                line = (
-                    f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f}, "
-                    f"accuracy {event.train_accuracy:.2%} ({event.seconds:.1f} s)"
-                )
-                console.print(line)
-            elif kind == "validation":
-                mark = " [green]best so far[/]" if event.improved else ""
-                console.print(f"  validation: loss {event.val_loss:.4f}, accuracy {event.val_accuracy:.2%}{mark}")
-            elif kind == "early_stop":
-                console.print(
-                    f"[yellow]early stop[/]: no better validation loss since epoch {event.best_epoch}; "
-                    "kept that epoch's weights"
-                )
-            elif kind == "diverged":
-                console.print(f"[red]diverged[/]: {event.message}")
-            elif kind == "checkpoint":
-                console.print(f"  saved {event.path}", style="dim")
-            elif kind == "done":
+            elif kind != "done":
+                console.print(_styled(event))
+            else:
                 done = event
     if done.test_accuracy is not None:
-        console.print(
-            f"[bold]test accuracy {done.test_accuracy:.2%}[/] (loss {done.test_loss:.4f}) after "
-            f"{done.steps} steps, {done.samples_per_s:,.0f} images/s, {done.seconds:.1f} s"
-        )
+        console.print(_styled(done))
     return done
+
+
+# how the progress display marks each kind of event: (indent, style of the line, words to highlight)
+EVENT_STYLES = {
+    "validation": ("  ", "", {"best so far": "green"}),
+    "checkpoint": ("  ", "dim", {}),
+    "early_stop": ("", "", {"early stop": "yellow"}),
+    "diverged": ("", "", {"diverged": "red"}),
+    "done": ("", "", {"test accuracy": "bold"}),
+}
+
+
+def _styled(event):
+    """An event's own words (``describe()``), indented and coloured for the terminal."""
+    from rich.text import Text
+
+    indent, style, words = EVENT_STYLES.get(event.event, ("", "", {}))
+    text = Text(indent + event.describe(), style=style)
+    for word, word_style in words.items():
+        text.highlight_words([word], word_style)
+    return text
 
 
 # ------------------------------------------------------------------------------ predict

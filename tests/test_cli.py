@@ -342,3 +342,25 @@ def test_app_commands_fail_in_one_line_without_a_terminal(tmp_path):
     assert_one_line_error(nnsim("lessons", "open", ROOT / "lessons" / "01-why-it-matters.md"), "needs a terminal")
     assert_one_line_error(nnsim("lessons", "open", tmp_path / "nope.md"), "no such lesson file", code=1)
     assert_one_line_error(nnsim("serve", "--port", "70000"), "a port is a whole number", code=2)
+
+
+GOLDEN = ROOT / "tests" / "golden" / "train-progress.txt"
+
+
+def _unclocked(text: str) -> str:
+    """The progress text with what depends on the clock (and a diverged run's huge loss) masked."""
+    import re
+
+    text = re.sub(r"\(\d+\.\d s\)", "(T s)", text)
+    text = re.sub(r"[\d,]+ images/s, \d+\.\d s", "N images/s, T s", text)
+    return re.sub(r"loss \d{7,}\.\d+", "loss HUGE", text)
+
+
+def test_train_progress_text_is_unchanged(tmp_path):
+    """What `nnsim train` prints for a normal run, an early stop and a divergence, word for word."""
+    expected = GOLDEN.read_text().split("$ nnsim ")[1:]
+    for block in expected:
+        command, _, output = block.partition("\n")
+        result = nnsim(*command.split(), cwd=tmp_path, env={"COLUMNS": "120"})
+        assert "Traceback" not in result.stderr
+        assert _unclocked(result.stdout) == _unclocked(output), command

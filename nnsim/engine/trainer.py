@@ -90,8 +90,13 @@ class TrainConfig:
 # ------------------------------------------------------------------------------------ events
 @dataclass
 class Event:
+    """Something the trainer did. ``describe()`` is the line the CLI prints and the lab shows."""
+
     def to_dict(self) -> dict:
         return {"event": self.event, **asdict(self)}
+
+    def describe(self) -> str:
+        return self.event
 
 
 @dataclass
@@ -105,6 +110,12 @@ class StepEvent(Event):
     samples_per_s: float
     event = "step"
 
+    def describe(self) -> str:
+        return (
+            f"step {self.step} (epoch {self.epoch}, batch {self.batch}/{self.batches}): loss {self.loss:.4f}, "
+            f"accuracy {self.accuracy:.1%}, {self.samples_per_s:,.0f} images/s"
+        )
+
 
 @dataclass
 class EpochEvent(Event):
@@ -115,6 +126,12 @@ class EpochEvent(Event):
     seconds: float
     event = "epoch"
 
+    def describe(self) -> str:
+        return (
+            f"epoch {self.epoch}/{self.epochs}: train loss {self.train_loss:.4f}, "
+            f"accuracy {self.train_accuracy:.2%} ({self.seconds:.1f} s)"
+        )
+
 
 @dataclass
 class ValidationEvent(Event):
@@ -124,6 +141,10 @@ class ValidationEvent(Event):
     improved: bool
     event = "validation"
 
+    def describe(self) -> str:
+        best = " best so far" if self.improved else ""
+        return f"validation: loss {self.val_loss:.4f}, accuracy {self.val_accuracy:.2%}{best}"
+
 
 @dataclass
 class EarlyStopEvent(Event):
@@ -131,6 +152,9 @@ class EarlyStopEvent(Event):
     best_epoch: int
     best_val_loss: float
     event = "early_stop"
+
+    def describe(self) -> str:
+        return f"early stop: no better validation loss since epoch {self.best_epoch}; kept that epoch's weights"
 
 
 @dataclass
@@ -140,6 +164,9 @@ class DivergedEvent(Event):
     message: str
     event = "diverged"
 
+    def describe(self) -> str:
+        return f"diverged: {self.message}"
+
 
 @dataclass
 class CheckpointEvent(Event):
@@ -147,6 +174,9 @@ class CheckpointEvent(Event):
     step: int
     epoch: int
     event = "checkpoint"
+
+    def describe(self) -> str:
+        return f"saved {self.path}"
 
 
 @dataclass
@@ -163,6 +193,29 @@ class DoneEvent(Event):
     backend: str
     reason: str  # "finished", "max_steps", "early_stop", "diverged", "stopped"
     event = "done"
+
+    def describe(self) -> str:
+        if self.test_accuracy is None:
+            return f"{self.reason} after {self.steps} steps, {self.samples_per_s:,.0f} images/s, {self.seconds:.1f} s"
+        return (
+            f"test accuracy {self.test_accuracy:.2%} (loss {self.test_loss:.4f}) after "
+            f"{self.steps} steps, {self.samples_per_s:,.0f} images/s, {self.seconds:.1f} s"
+        )
+
+
+@dataclass
+class _Progress:
+    """The figures a run carries from epoch to epoch."""
+
+    start: float
+    train_seconds: float = 0.0
+    samples_seen: int = 0
+    train_loss: float | None = None
+    val_accuracy: float | None = None
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    best_state: dict | None = None
+    waited: int = 0
 
 
 # ------------------------------------------------------------------------------------ trainer
@@ -209,6 +262,17 @@ class Trainer:
         self._running.set()
         self._last_good: list | None = None
 
+    def describe(self) -> tuple[str, str]:
+        """Two lines: the data and its split; the network, backend and settings."""
+        cfg = self.config
+        data = f"{self.dataset.summary()}  ({len(self.x_train):,} train, {len(self.x_val):,} validation)"
+        model = (
+            f"{cfg.model.upper()} with {self.model.parameter_count():,} weights and biases · backend "
+            f"{self.be.name} · {cfg.optimizer} lr {cfg.lr:g} · batch {cfg.batch_size} · {cfg.epochs} epochs"
+            + (f" (at most {cfg.max_steps} steps)" if cfg.max_steps else "")
+        )
+        return data, model
+
     # ---------------------------------------------------------------- control (any thread)
     def stop(self) -> None:
         self._stop.set()
@@ -230,66 +294,80 @@ class Trainer:
 
     # ---------------------------------------------------------------- the loop
     def run(self) -> Iterator[Event]:
+        """Train for the configured epochs (or steps), yielding an event at every step and milestone."""
         cfg = self.config
-        rng = np.random.default_rng(cfg.seed)
-        batches = math.ceil(len(self.x_train) / cfg.batch_size)
-        best_loss, best_epoch, best_state, waited = math.inf, 0, None, 0
-        train_seconds, samples_seen, reason = 0.0, 0, "finished"
-        train_loss = val_accuracy = None
-        start = time.perf_counter()
+        self._progress = _Progress(start=time.perf_counter())
+        self._order_rng = np.random.default_rng(cfg.seed)
+        reason = "finished"
         for epoch in range(1, cfg.epochs + 1):
-            self.epoch = epoch
-            epoch_start = time.perf_counter()
-            loss_sum, correct_sum, seen = 0.0, 0, 0
-            order = rng.permutation(len(self.x_train))
-            for batch in range(batches):
-                if self._should_stop():
-                    reason = "stopped"
-                    break
-                index = order[batch * cfg.batch_size : (batch + 1) * cfg.batch_size]
-                t0 = time.perf_counter()
-                with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported, not warned
-                    loss, correct = self.train_step(self.x_train[index], self.y_train[index])
-                elapsed = time.perf_counter() - t0
-                if not math.isfinite(loss):
-                    reason = "diverged"
-                    yield from self._diverged(loss)
-                    break
-                train_seconds += elapsed
-                samples_seen += len(index)
-                loss_sum += loss * len(index)
-                correct_sum += correct
-                seen += len(index)
-                yield StepEvent(
-                    self.steps, epoch, batch + 1, batches, loss, correct / len(index), len(index) / max(elapsed, 1e-9)
-                )
-                if cfg.max_steps is not None and self.steps >= cfg.max_steps:
-                    reason = "max_steps"
-                    break
-            if reason in ("stopped", "diverged"):
-                break
-            train_loss = loss_sum / max(seen, 1)
-            yield EpochEvent(
-                epoch, cfg.epochs, train_loss, correct_sum / max(seen, 1), time.perf_counter() - epoch_start
-            )
-            if len(self.x_val):
-                val_loss, val_accuracy = self.evaluate(self.x_val, self.y_val)
-                improved = val_loss < best_loss
-                if improved:
-                    best_loss, best_epoch, waited = val_loss, epoch, 0
-                    best_state = self.model.state_dict() if cfg.patience else None
-                else:
-                    waited += 1
-                yield ValidationEvent(epoch, val_loss, val_accuracy, improved)
-                if cfg.patience and waited >= cfg.patience:
-                    self.model.load_state_dict(best_state)
-                    val_loss, val_accuracy = self.evaluate(self.x_val, self.y_val)
-                    yield EarlyStopEvent(epoch, best_epoch, best_loss)
-                    reason = "early_stop"
+            reason = yield from self.run_epoch(epoch)
             if reason != "finished":
                 break
             if cfg.checkpoint and epoch < cfg.epochs:
                 yield self.save(cfg.checkpoint)
+        yield from self.finish(reason)
+
+    def run_epoch(self, epoch: int) -> Iterator[Event]:
+        """One pass over the training set, then validation. Returns why it ended ("finished" if it ran out)."""
+        cfg, progress = self.config, self._progress
+        self.epoch = epoch
+        epoch_start = time.perf_counter()
+        loss_sum, correct_sum, seen = 0.0, 0, 0
+        order = self._order_rng.permutation(len(self.x_train))
+        batches = math.ceil(len(self.x_train) / cfg.batch_size)
+        for batch in range(batches):
+            if self._should_stop():
+                return "stopped"
+            index = order[batch * cfg.batch_size : (batch + 1) * cfg.batch_size]
+            t0 = time.perf_counter()
+            with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported, not warned
+                loss, correct = self.train_step(self.x_train[index], self.y_train[index])
+            elapsed = time.perf_counter() - t0
+            if not math.isfinite(loss):
+                yield from self._diverged(loss)
+                return "diverged"
+            progress.train_seconds += elapsed
+            progress.samples_seen += len(index)
+            loss_sum += loss * len(index)
+            correct_sum += correct
+            seen += len(index)
+            yield StepEvent(
+                self.steps, epoch, batch + 1, batches, loss, correct / len(index), len(index) / max(elapsed, 1e-9)
+            )
+            if cfg.max_steps is not None and self.steps >= cfg.max_steps:
+                break
+        progress.train_loss = loss_sum / max(seen, 1)
+        yield EpochEvent(
+            epoch, cfg.epochs, progress.train_loss, correct_sum / max(seen, 1), time.perf_counter() - epoch_start
+        )
+        early_stop = yield from self._validate(epoch)
+        if early_stop:
+            return "early_stop"
+        return "max_steps" if cfg.max_steps is not None and self.steps >= cfg.max_steps else "finished"
+
+    def _validate(self, epoch: int) -> Iterator[Event]:
+        """Validation loss and accuracy; keeps the best weights for early stopping. Returns True to stop."""
+        cfg, progress = self.config, self._progress
+        if not len(self.x_val):
+            return False
+        val_loss, progress.val_accuracy = self.evaluate(self.x_val, self.y_val)
+        improved = val_loss < progress.best_loss
+        if improved:
+            progress.best_loss, progress.best_epoch, progress.waited = val_loss, epoch, 0
+            progress.best_state = self.model.state_dict() if cfg.patience else None
+        else:
+            progress.waited += 1
+        yield ValidationEvent(epoch, val_loss, progress.val_accuracy, improved)
+        if not (cfg.patience and progress.waited >= cfg.patience):
+            return False
+        self.model.load_state_dict(progress.best_state)
+        _, progress.val_accuracy = self.evaluate(self.x_val, self.y_val)
+        yield EarlyStopEvent(epoch, progress.best_epoch, progress.best_loss)
+        return True
+
+    def finish(self, reason: str) -> Iterator[Event]:
+        """The end of a run: the last checkpoint, the test set (unless stopped), and the done event."""
+        cfg, progress = self.config, self._progress
         if reason in ("diverged", "stopped") and cfg.checkpoint:
             yield self.save(cfg.checkpoint)
         test_loss = test_accuracy = None
@@ -298,34 +376,49 @@ class Trainer:
         if cfg.checkpoint and reason not in ("diverged", "stopped"):
             yield self.save(cfg.checkpoint, test_accuracy=test_accuracy)
         yield DoneEvent(
-            train_loss=train_loss,
-            val_accuracy=val_accuracy,
+            train_loss=progress.train_loss,
+            val_accuracy=progress.val_accuracy,
             test_accuracy=test_accuracy,
             test_loss=test_loss,
             steps=self.steps,
             epochs=self.epoch,
-            samples_per_s=samples_seen / max(train_seconds, 1e-9),
-            seconds=time.perf_counter() - start,
+            samples_per_s=progress.samples_seen / max(progress.train_seconds, 1e-9),
+            seconds=time.perf_counter() - progress.start,
             checkpoint=cfg.checkpoint,
             backend=self.be.name,
             reason=reason,
         )
 
+    # ---------------------------------------------------------------- one step, phase by phase
     def train_step(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
         """Forward, loss, backward, update. Returns (loss, correct) of this batch."""
-        cfg = self.config
-        be = self.be
-        logits = self.model.forward(be.asarray(images))  # 1. forward pass
-        loss, dlogits, correct = be.classification_loss(  # 2. loss (and its gradient)
-            logits, be.asarray(labels), cfg.loss, cfg.alpha, cfg.gamma
-        )
+        logits = self.forward(images)
+        loss, dlogits, correct = self.loss(logits, labels)
         if not math.isfinite(loss):
             return loss, correct
-        self.model.backward(dlogits)  # 3. backpropagation: ∇θ L for every θ
-        self._last_good = [be.copy(p.value) for p in self.model.parameters()]
-        self.optimizer.step()  # 4. update: θ ← θ − η ∇θ L
-        self.steps += 1
+        self.backward(dlogits)
+        self.update()
         return loss, correct
+
+    def forward(self, images: np.ndarray):
+        """1. Forward pass: the logits; every layer keeps what it computed (feature maps, attention)."""
+        return self.model.forward(self.be.asarray(images))
+
+    def loss(self, logits, labels: np.ndarray) -> tuple[float, object, int]:
+        """2. Loss: (mean loss, dL/dlogits, how many of the batch were right)."""
+        cfg = self.config
+        return self.be.classification_loss(logits, self.be.asarray(labels), cfg.loss, cfg.alpha, cfg.gamma)
+
+    def backward(self, dlogits) -> dict[str, object]:
+        """3. Backpropagation: ∇θ L for every θ, by name (each parameter's .grad)."""
+        self.model.backward(dlogits)
+        return {name: param.grad for name, param in self.model.named_parameters()}
+
+    def update(self) -> None:
+        """4. Update: θ ← θ − η ∇θ L, by the optimizer; the weights before it are kept in case the next loss is NaN."""
+        self._last_good = [self.be.copy(p.value) for p in self.model.parameters()]
+        self.optimizer.step()
+        self.steps += 1
 
     def _diverged(self, loss: float) -> Iterator[Event]:
         if self._last_good is not None:  # the weights of the last step whose loss was finite

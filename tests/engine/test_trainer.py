@@ -147,3 +147,39 @@ def test_focal_loss_with_per_class_alpha_trains():
 def test_bad_settings_are_one_clear_error(overrides, message):
     with pytest.raises(NnsimError, match=message):
         Trainer(config(**overrides), tiny_dataset())
+
+
+def test_the_four_phases_one_by_one_equal_a_training_step():
+    """forward, loss, backward, update, each run on its own, give train_step's loss and weights."""
+    whole, phased = (Trainer(config(optimizer="sgd"), tiny_dataset()) for _ in range(2))
+    x, y = whole.x_train[:16], whole.y_train[:16]
+    for _ in range(3):
+        loss, correct = whole.train_step(x, y)
+        logits = phased.forward(x)
+        assert logits.shape == (16, 2)
+        loss_p, dlogits, correct_p = phased.loss(logits, y)
+        assert dlogits.shape == (16, 2)
+        before = {name: value.copy() for name, value in phased.model.state_dict().items()}
+        grads = phased.backward(dlogits)
+        assert set(grads) == set(before) and all(np.any(g != 0) for g in grads.values())
+        assert phased.model.state_dict()["layers.2.weight"] == pytest.approx(before["layers.2.weight"])
+        phased.update()
+        after = phased.model.state_dict()
+        lr = phased.config.lr  # plain SGD with momentum: the first update is exactly −η·∇
+        if phased.steps == 1:
+            np.testing.assert_allclose(
+                after["layers.2.bias"], before["layers.2.bias"] - lr * grads["layers.2.bias"], 1e-6
+            )
+        assert (loss_p, correct_p) == (loss, correct)
+    assert phased.steps == whole.steps == 3
+    for name, value in whole.model.state_dict().items():
+        np.testing.assert_array_equal(phased.model.state_dict()[name], value)
+
+
+def test_events_describe_themselves():
+    events = events_of(Trainer(config(patience=1, epochs=2), tiny_dataset()))
+    lines = {e.event: e.describe() for e in events}
+    assert lines["epoch"].startswith("epoch 2/2: train loss ")
+    assert lines["validation"].startswith("validation: loss ")
+    assert lines["done"].startswith("test accuracy ")
+    assert lines["step"].startswith("step 24 (epoch 2, batch 12/12): loss ")
