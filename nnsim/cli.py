@@ -28,6 +28,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that ends with "(default: …)", except where the default is None (the help says it)."""
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _port(text: str) -> int:
     port = _int(text)
     if not 1 <= port <= 65535:
@@ -83,9 +92,20 @@ def _gamma(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from nnsim.engine.backends import BACKEND_NAMES
+PARSERS = {  # how a TrainConfig field's flag reads its text (see nnsim.engine.trainer.flag)
+    "text": str,
+    "int": _int,
+    "count": _positive_int,
+    "number": _float,
+    "rate": _positive_float,
+    "alpha": _alpha,
+    "nonnegative": _gamma,
+    "path": lambda text: str(Path(text).expanduser()),
+    "choice": str,
+}
 
+
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="nnsim",
         description="Learn how neural networks classify images, with a real engine underneath.",
@@ -93,83 +113,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nnsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in (_add_train, _add_predict, _add_bench, _add_lessons, _add_serve, _add_data):
+        add(sub)
+    return parser
 
+
+def add_train_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field that declares one, with its default, choices and help."""
+    from dataclasses import MISSING, fields
+
+    from nnsim.engine.trainer import TrainConfig
+
+    for spec in fields(TrainConfig):
+        declared = spec.metadata.get("flag")
+        if declared is None:
+            continue
+        parser.add_argument(
+            "--" + spec.name.replace("_", "-"),
+            dest=spec.name,
+            type=PARSERS[declared["parse"]],
+            choices=declared["choices"],
+            default=None if spec.default is MISSING else spec.default,
+            metavar=declared["metavar"],
+            help=declared["help"],
+        )
+
+
+def train_config(args):
+    """The TrainConfig that parsed train flags describe."""
+    from dataclasses import fields
+
+    from nnsim.engine.trainer import TrainConfig
+
+    flags = {spec.name: getattr(args, spec.name) for spec in fields(TrainConfig) if "flag" in spec.metadata}
+    return TrainConfig(**flags)
+
+
+def _add_train(sub) -> None:
     train = sub.add_parser(
         "train",
         help="train an MLP, CNN or ViT on a data set",
         description="Train a network and report loss and accuracy as it learns.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsHelp,
     )
-    train.add_argument("--model", choices=("mlp", "cnn", "vit"), default="cnn", help="the network to train")
-    train.add_argument(
-        "--data",
-        default="mnist-mini",
-        metavar="NAME|PATH",
-        help="a built-in name (mnist-mini, shapes, shapes-imbalanced), mnist or fashion-mnist, "
-        "or a path to a Keras .npz, a folder of MNIST IDX files or an ImageFolder",
-    )
-    train.add_argument(
-        "--epochs",
-        type=_positive_int,
-        default=None,
-        help="passes over the training set (default: 5 for mlp and cnn, 10 for vit)",
-    )
-    train.add_argument(
-        "--max-steps", type=_positive_int, default=None, metavar="N", help="stop after N optimizer steps, then evaluate"
-    )
-    train.add_argument("--batch-size", type=_positive_int, default=64, metavar="B", help="images per step")
-    train.add_argument(
-        "--lr", type=_positive_float, default=None, help="learning rate η (default: 0.001 for adam, 0.05 for sgd)"
-    )
-    train.add_argument("--optimizer", choices=("sgd", "adam"), default="adam", help="how the weights are updated")
-    train.add_argument("--momentum", type=_float, default=0.9, metavar="M", help="SGD momentum")
-    train.add_argument("--weight-decay", type=_float, default=0.0, metavar="L2", help="L2 weight decay")
-    train.add_argument("--loss", choices=("ce", "focal"), default="ce", help="cross-entropy or focal loss")
-    train.add_argument(
-        "--alpha",
-        type=_alpha,
-        default=1.0,
-        metavar="A|a0,a1,…",
-        help="focal loss class weight: one number, or one per class",
-    )
-    train.add_argument("--gamma", type=_gamma, default=2.0, metavar="G", help="focal loss focusing factor γ ≥ 0")
-    train.add_argument(
-        "--backend",
-        choices=BACKEND_NAMES,
-        default="auto",
-        help="which engine runs the kernels (auto: cuda, else cpu, else reference)",
-    )
-    train.add_argument("--seed", type=_int, default=0, metavar="S", help="seed for weights, shuffling and the split")
-    train.add_argument(
-        "--patience",
-        type=_positive_int,
-        default=None,
-        metavar="P",
-        help="stop early after P epochs without a better validation loss",
-    )
-    train.add_argument(
-        "--checkpoint",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="save the weights here after each epoch and at the end (.npz)",
-    )
-    train.add_argument(
-        "--resume",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="start from the weights of this checkpoint (same network)",
-    )
-    train.add_argument(
-        "--val-fraction",
-        type=_float,
-        default=0.1,
-        metavar="F",
-        help="share of the training set held out for validation",
-    )
+    add_train_flags(train)
     train.add_argument("--json", action="store_true", help="print one JSON object per event instead of progress")
     train.set_defaults(handler=cmd_train)
+
+
+def _add_predict(sub) -> None:
+    from nnsim.engine.backends import BACKEND_NAMES
 
     predict = sub.add_parser(
         "predict",
@@ -183,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--backend", choices=BACKEND_NAMES, default="reference", help="engine for the forward pass")
     predict.add_argument("--json", action="store_true", help="print one JSON object per image")
     predict.set_defaults(handler=cmd_predict)
+
+
+def _add_bench(sub) -> None:
+    from nnsim.engine.backends import BACKEND_NAMES
 
     bench = sub.add_parser(
         "bench",
@@ -202,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print the result as one JSON object")
     bench.set_defaults(handler=cmd_bench)
 
+
+def _add_lessons(sub) -> None:
     lessons = sub.add_parser("lessons", help="list the lessons or check lesson files")
     lessons_sub = lessons.add_subparsers(dest="lessons_command", metavar="ACTION", parser_class=_Parser, required=True)
     lessons_sub.add_parser("list", help="the shipped lessons, in order").set_defaults(handler=cmd_lessons_list)
@@ -222,17 +221,21 @@ def build_parser() -> argparse.ArgumentParser:
     open_lesson.add_argument("path", type=Path, metavar="PATH", help="a lesson file (.md)")
     open_lesson.set_defaults(handler=cmd_lessons_open)
 
+
+def _add_serve(sub) -> None:
     serve = sub.add_parser(
         "serve",
         help="the same app in a web browser (textual-serve)",
         description="Serve the nnsim app to a web browser: open the address it prints. Each browser tab "
         "runs its own copy of the app on this machine.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsHelp,
     )
     serve.add_argument("--host", default="localhost", help="the address to listen on")
     serve.add_argument("--port", type=_port, default=8000, help="the port to listen on")
     serve.set_defaults(handler=cmd_serve)
 
+
+def _add_data(sub) -> None:
     data = sub.add_parser("data", help="list or download data sets")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
     data_sub.add_parser("list", help="the data sets nnsim knows and where they are").set_defaults(handler=cmd_data_list)
@@ -240,7 +243,6 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("name", choices=("mnist", "fashion-mnist"), help="which data set")
     download.add_argument("--to", type=Path, default=None, metavar="DIR", help="folder to put it in")
     download.set_defaults(handler=cmd_data_download)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,28 +264,9 @@ def main(argv: list[str] | None = None) -> int:
 
 # ------------------------------------------------------------------------------ train
 def cmd_train(args) -> int:
-    from nnsim.engine.trainer import TrainConfig, Trainer
+    from nnsim.engine.trainer import Trainer
 
-    config = TrainConfig(
-        model=args.model,
-        data=args.data,
-        epochs=args.epochs,
-        max_steps=args.max_steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        loss=args.loss,
-        alpha=args.alpha,
-        gamma=args.gamma,
-        backend=args.backend,
-        seed=args.seed,
-        patience=args.patience,
-        checkpoint=str(args.checkpoint) if args.checkpoint else None,
-        resume=str(args.resume) if args.resume else None,
-        val_fraction=args.val_fraction,
-    )
+    config = train_config(args)
     config.resolved()  # check the flags before loading anything
     trainer = Trainer(config)
     for warning in trainer.dataset.warnings:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from nnsim.data.datasets import Dataset, load_dataset, split_validation
-from nnsim.engine.backends import get_backend
+from nnsim.engine.backends import BACKEND_NAMES, get_backend
 from nnsim.engine.checkpoint import load_weights, save_checkpoint
 from nnsim.engine.models import MODEL_NAMES, build_model
 from nnsim.engine.optim import OPTIMIZER_NAMES, make_optimizer
@@ -27,28 +27,73 @@ DEFAULT_EPOCHS = {"mlp": 5, "cnn": 5, "vit": 10}
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.05}
 
 
+LOSS_NAMES = ("ce", "focal")
+
+
+def flag(help: str, *, parse: str = "text", metavar: str | None = None, choices: tuple | None = None) -> dict:
+    """A TrainConfig field that is also a command-line flag (`nnsim train`, `nnsim lab`).
+
+    parse names how the CLI reads the text: text, int, count (≥ 1), number, rate (> 0), alpha (one
+    number or one per class), nonnegative, path, choice.
+    """
+    return {"flag": {"help": help, "parse": "choice" if choices else parse, "metavar": metavar, "choices": choices}}
+
+
 @dataclass
 class TrainConfig:
     """Everything a run depends on. None means "the default for this model or optimizer"."""
 
-    model: str = "cnn"
-    data: str = "mnist-mini"
-    epochs: int | None = None
-    max_steps: int | None = None
-    batch_size: int = 64
-    lr: float | None = None
-    optimizer: str = "adam"
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    loss: str = "ce"
-    alpha: float | list[float] = 1.0
-    gamma: float = 2.0
-    backend: str = "auto"
-    seed: int = 0
-    patience: int | None = None
-    checkpoint: str | None = None
-    resume: str | None = None
-    val_fraction: float = 0.1
+    model: str = field(default="cnn", metadata=flag("the network to train", choices=MODEL_NAMES))
+    data: str = field(
+        default="mnist-mini",
+        metadata=flag(
+            "a built-in name (mnist-mini, shapes, shapes-imbalanced), mnist or fashion-mnist, "
+            "or a path to a Keras .npz, a folder of MNIST IDX files or an ImageFolder",
+            metavar="NAME|PATH",
+        ),
+    )
+    epochs: int | None = field(
+        default=None,
+        metadata=flag("passes over the training set (default: 5 for mlp and cnn, 10 for vit)", parse="count"),
+    )
+    max_steps: int | None = field(
+        default=None, metadata=flag("stop after N optimizer steps, then evaluate", parse="count", metavar="N")
+    )
+    batch_size: int = field(default=64, metadata=flag("images per step", parse="count", metavar="B"))
+    lr: float | None = field(
+        default=None, metadata=flag("learning rate η (default: 0.001 for adam, 0.05 for sgd)", parse="rate")
+    )
+    optimizer: str = field(default="adam", metadata=flag("how the weights are updated", choices=OPTIMIZER_NAMES))
+    momentum: float = field(default=0.9, metadata=flag("SGD momentum", parse="number", metavar="M"))
+    weight_decay: float = field(default=0.0, metadata=flag("L2 weight decay", parse="number", metavar="L2"))
+    loss: str = field(default="ce", metadata=flag("cross-entropy or focal loss", choices=LOSS_NAMES))
+    alpha: float | list[float] = field(
+        default=1.0,
+        metadata=flag("focal loss class weight: one number, or one per class", parse="alpha", metavar="A|a0,a1,…"),
+    )
+    gamma: float = field(
+        default=2.0, metadata=flag("focal loss focusing factor γ ≥ 0", parse="nonnegative", metavar="G")
+    )
+    backend: str = field(
+        default="auto",
+        metadata=flag("which engine runs the kernels (auto: cuda, else cpu, else reference)", choices=BACKEND_NAMES),
+    )
+    seed: int = field(default=0, metadata=flag("seed for weights, shuffling and the split", parse="int", metavar="S"))
+    patience: int | None = field(
+        default=None,
+        metadata=flag("stop early after P epochs without a better validation loss", parse="count", metavar="P"),
+    )
+    checkpoint: str | None = field(
+        default=None,
+        metadata=flag("save the weights here after each epoch and at the end (.npz)", parse="path", metavar="PATH"),
+    )
+    resume: str | None = field(
+        default=None,
+        metadata=flag("start from the weights of this checkpoint (same network)", parse="path", metavar="PATH"),
+    )
+    val_fraction: float = field(
+        default=0.1, metadata=flag("share of the training set held out for validation", parse="number", metavar="F")
+    )
     eval_batch_size: int = 500
     sizes: dict = field(default_factory=dict)
 
@@ -65,7 +110,7 @@ class TrainConfig:
             raise NnsimError(f"unknown model {self.model!r}; choose one of {', '.join(MODEL_NAMES)}")
         if self.optimizer not in OPTIMIZER_NAMES:
             raise NnsimError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZER_NAMES)}")
-        if self.loss not in ("ce", "focal"):
+        if self.loss not in LOSS_NAMES:
             raise NnsimError(f"unknown loss {self.loss!r}; choose ce or focal")
         if self.batch_size is None or self.batch_size < 1:
             raise NnsimError(f"the batch size must be at least 1, got {self.batch_size}")
