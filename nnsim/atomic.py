@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from nnsim.errors import NnsimError
+
 
 def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> Path:
     """Call ``write(handle)`` on a temporary file beside ``path``, flush it to disk, rename it over
@@ -22,11 +24,31 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give it a normal file's mode
-        os.replace(tmp_name, path)
+        try:
+            os.replace(tmp_name, path)
+        except OSError as error:
+            raise NnsimError(f"{path}: cannot write here ({error.strerror or error})") from None
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def check_writable(path: Path) -> None:
+    """Raise NnsimError now, before any work, if `path` could not be written later."""
+    fd, tmp_name = _temporary_beside(Path(path))
+    os.close(fd)
+    Path(tmp_name).unlink(missing_ok=True)
+
+
+def _temporary_beside(path: Path) -> tuple[int, str]:
+    if path.is_dir():
+        raise NnsimError(f"{path}: is a folder; give a file name (e.g. {path / 'model.npz'})")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as error:
+        raise NnsimError(f"{path}: cannot write here ({error.strerror or error})") from None
 
 
 def _umask() -> int:

@@ -523,9 +523,46 @@ def cmd_serve(args) -> int:
         from textual_serve.server import Server
     except ImportError:
         raise NnsimError("nnsim serve needs textual-serve: pip install textual-serve") from None
+    _check_port_free(args.host, args.port)
+    if not _is_loopback(args.host):
+        print(
+            f"nnsim: warning: serving on {args.host}: anyone who can reach port {args.port} gets the app",
+            file=sys.stderr,
+        )
     command = f"{shlex.quote(sys.executable)} -m nnsim"
     Server(command, host=args.host, port=args.port, title="nnsim").serve()
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        raise NnsimError(f"cannot serve on {host}: no such address on this machine") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise NnsimError(
+                    f"port {port} on {host} is already in use; choose another with --port (e.g. --port {port + 1})"
+                ) from None
+            raise NnsimError(f"cannot serve on {host} port {port}: {error.strerror or error}") from None
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+    import socket
+
+    try:
+        return all(ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None))
+    except (OSError, ValueError):
+        return False
 
 
 # ------------------------------------------------------------------------------ data
@@ -533,31 +570,17 @@ def cmd_data_list(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from nnsim.data.datasets import BUILTIN_NAMES, FINDABLE_NAMES, candidate_locations, find_idx_files
+    from nnsim.data.datasets import BUILTIN_NAMES, DESCRIPTIONS, FINDABLE_NAMES, find_on_disk
 
     table = Table(title="Data sets", title_justify="left")
     table.add_column("name")
     table.add_column("what")
     table.add_column("where")
-    what = {
-        "mnist-mini": "10,000 + 2,000 real MNIST digits, 1×28×28",
-        "shapes": "procedural colour shapes, 3×32×32, 5 classes",
-        "shapes-imbalanced": "the same with rare classes (for focal loss)",
-        "mnist": "60,000 + 10,000 handwritten digits, 1×28×28",
-        "fashion-mnist": "60,000 + 10,000 clothing images, 1×28×28",
-    }
     for name in BUILTIN_NAMES:
-        table.add_row(name, what[name], "built in")
+        table.add_row(name, DESCRIPTIONS[name], "built in")
     for name in FINDABLE_NAMES:
-        found = None
-        for place in candidate_locations(name):
-            try:
-                if (place.is_file() and place.suffix == ".npz") or (place.is_dir() and find_idx_files(place)):
-                    found = place
-                    break
-            except NnsimError:
-                continue
-        table.add_row(name, what[name], str(found) if found else f"not here: nnsim data download {name}")
+        found = find_on_disk(name)
+        table.add_row(name, DESCRIPTIONS[name], str(found) if found else f"not here: nnsim data download {name}")
     Console().print(table)
     print("Also: --data PATH to a Keras .npz, a folder of MNIST IDX files, or an ImageFolder.")
     return 0

@@ -364,3 +364,81 @@ def test_train_progress_text_is_unchanged(tmp_path):
         result = nnsim(*command.split(), cwd=tmp_path, env={"COLUMNS": "120"})
         assert "Traceback" not in result.stderr
         assert _unclocked(result.stdout) == _unclocked(output), command
+
+
+def _npz(path, x, y):
+    np.savez(path, x_train=x, y_train=y, x_test=x[:5], y_test=y[:5])
+    return path
+
+
+@pytest.mark.parametrize(
+    "make,fragment",
+    [
+        (lambda x, y: (np.where(np.arange(x.size).reshape(x.shape) == 7, np.nan, x), y), "x_train: 1 pixel values"),
+        (lambda x, y: (np.where(np.arange(x.size).reshape(x.shape) == 9, np.inf, x), y), "NaN or infinite"),
+        (lambda x, y: (x, np.full_like(y, 3)), "y_train has only class 3; a classifier needs at least two"),
+    ],
+    ids=["nan", "inf", "one-class"],
+)
+def test_train_refuses_data_that_cannot_be_learned(tmp_path, make, fragment):
+    rng = np.random.default_rng(0)
+    x, y = make(rng.random((40, 8, 8)).astype(np.float32), rng.integers(0, 3, 40))
+    path = _npz(tmp_path / "bad.npz", x, y)
+    result = nnsim("train", "--data", path, "--model", "mlp", "--backend", "reference", "--max-steps", "1")
+    assert_one_line_error(result, fragment)
+    assert str(path.name) in result.stderr
+
+
+@pytest.mark.parametrize(
+    "target,fragment", [(".", "is a folder; give a file name"), ("/proc/nnsim/x.npz", "cannot write here")]
+)
+def test_an_unwritable_checkpoint_is_refused_before_training(tmp_path, target, fragment):
+    result = nnsim(
+        "train",
+        "--model",
+        "mlp",
+        "--max-steps",
+        "1",
+        "--backend",
+        "reference",
+        "--checkpoint",
+        target,
+        "--json",
+        cwd=tmp_path,
+    )
+    assert_one_line_error(result, fragment)
+    assert result.stdout == ""  # refused before the first step
+
+
+def test_serve_on_a_port_in_use_is_one_line():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = nnsim("serve", "--host", "127.0.0.1", "--port", port)
+    assert_one_line_error(result, f"port {port} on 127.0.0.1 is already in use; choose another with --port")
+
+
+def test_serve_beyond_loopback_warns_once():
+    import socket
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "nnsim", "serve", "--host", "0.0.0.0", "--port", str(port)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        import select
+
+        ready, _, _ = select.select([server.stderr], [], [], 60)  # bounded: never waits on a silent server
+        first = server.stderr.readline() if ready else ""
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert first.startswith(f"nnsim: warning: serving on 0.0.0.0: anyone who can reach port {port} gets the app")

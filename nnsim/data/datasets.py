@@ -11,11 +11,11 @@ from __future__ import annotations
 import gzip
 import os
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from nnsim.data.dataset import Dataset
 from nnsim.errors import NnsimError
 from nnsim.resources import builtin_data_path
 from nnsim.safe_npz import read_npz
@@ -42,61 +42,28 @@ IDX_FILES = {
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 
 
-@dataclass
-class Dataset:
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    class_names: list[str]
-    source: str = ""
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return tuple(int(v) for v in self.x_train.shape[1:])
-
-    @property
-    def classes(self) -> int:
-        return len(self.class_names)
-
-    def channel_stats(self) -> tuple[list[float], list[float]]:
-        """Per-channel mean and standard deviation of the training images (for normalisation)."""
-        x = self.x_train
-        mean = x.mean(axis=(0, 2, 3), dtype=np.float64)
-        std = x.std(axis=(0, 2, 3), dtype=np.float64)
-        return [float(v) for v in mean], [float(max(v, 1e-3)) for v in std]
-
-    def summary(self) -> str:
-        c, h, w = self.input_shape
-        return (
-            f"{self.name}: {len(self.x_train):,} train / {len(self.x_test):,} test images, "
-            f"{c}×{h}×{w}, {self.classes} classes"
-        )
-
-
-def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int = 0):
-    """Carve a validation set from the training set: (x_train, y_train, x_val, y_val).
-
-    The split depends only on the seed, so the same seed always holds out the same images.
-    """
-    if not 0 <= fraction < 1:
-        raise NnsimError(f"the validation fraction must be in [0, 1), got {fraction}")
-    order = np.random.default_rng(seed).permutation(len(x))
-    n_val = int(round(len(x) * fraction))
-    val, train = order[:n_val], order[n_val:]
-    return x[train], y[train], x[val], y[val]
-
-
 # --------------------------------------------------------------------------- by name or path
 BUILTIN_NAMES = ("mnist-mini", "shapes", "shapes-imbalanced")
 FINDABLE_NAMES = ("mnist", "fashion-mnist")
 
 
+DESCRIPTIONS = {
+    "mnist-mini": "10,000 + 2,000 real MNIST digits, 1×28×28",
+    "shapes": "procedural colour shapes, 3×32×32, 5 classes",
+    "shapes-imbalanced": "the same with rare classes (for focal loss)",
+    "mnist": "60,000 + 10,000 handwritten digits, 1×28×28",
+    "fashion-mnist": "60,000 + 10,000 clothing images, 1×28×28",
+}
+
+
 def load_dataset(name_or_path: str | os.PathLike, seed: int = 0) -> Dataset:
-    """A data set by built-in name, by the name of one found on disk, or by path."""
-    key = str(name_or_path)
+    """A data set by built-in name, by the name of one found on disk, or by path; checked."""
+    dataset = _load(str(name_or_path), seed)
+    dataset.check()
+    return dataset
+
+
+def _load(key: str, seed: int) -> Dataset:
     if key == "mnist-mini":
         return load_mnist_mini()
     if key in ("shapes", "shapes-imbalanced"):
@@ -174,6 +141,9 @@ def images_to_nchw(x: np.ndarray, what: str) -> np.ndarray:
         top = 255.0 if x.size == 0 or x.max() <= 255 else float(np.iinfo(x.dtype).max)
         return np.ascontiguousarray(x, dtype=np.float32) / np.float32(top)
     x = np.ascontiguousarray(x, dtype=np.float32)
+    if not np.isfinite(x).all():
+        bad = int(np.size(x) - np.isfinite(x).sum())
+        raise NnsimError(f"{what}: {bad:,} pixel values are NaN or infinite; images must be finite numbers")
     if x.size and x.max() > 1.0:
         x /= np.float32(255.0)
     return x
@@ -272,18 +242,28 @@ def candidate_locations(name: str) -> list[Path]:
     return places
 
 
+def find_on_disk(name: str) -> Path | None:
+    """The first place where `name` (mnist or fashion-mnist) is found on this computer, if any."""
+    for place in candidate_locations(name):
+        try:
+            if (place.is_file() and place.suffix == ".npz") or (place.is_dir() and find_idx_files(place)):
+                return place
+        except NnsimError:
+            continue
+    return None
+
+
 def load_findable(name: str) -> Dataset:
     class_names = MNIST_CLASSES if name == "mnist" else FASHION_CLASSES
-    for place in candidate_locations(name):
-        if place.is_file() and place.suffix == ".npz":
-            dataset = load_npz(place, name=name, class_names=class_names)
-            return dataset
-        if place.is_dir() and find_idx_files(place) is not None:
-            return load_idx_folder(place, name=name, class_names=class_names)
-    raise NnsimError(
-        f"{name} is not on this computer; get it with `nnsim data download {name}` "
-        f"(or set NNSIM_DATA to a folder that holds it)"
-    )
+    place = find_on_disk(name)
+    if place is None:
+        raise NnsimError(
+            f"{name} is not on this computer; get it with `nnsim data download {name}` "
+            f"(or set NNSIM_DATA to a folder that holds it)"
+        )
+    if place.is_file():
+        return load_npz(place, name=name, class_names=class_names)
+    return load_idx_folder(place, name=name, class_names=class_names)
 
 
 # --------------------------------------------------------------------------- ImageFolder

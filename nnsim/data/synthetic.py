@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnsim.data.datasets import Dataset
+from nnsim.data.dataset import Dataset
 
 SHAPE_CLASSES = ["circle", "square", "triangle", "cross", "ring"]
 IMBALANCED_SHARES = [0.45, 0.30, 0.15, 0.07, 0.03]  # how often each class appears in training

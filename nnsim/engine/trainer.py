@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nnsim.data.datasets import Dataset, load_dataset, split_validation
+from nnsim.atomic import check_writable
+from nnsim.data.dataset import Dataset, split_validation
+from nnsim.data.datasets import load_dataset
 from nnsim.engine.backends import BACKEND_NAMES, get_backend
 from nnsim.engine.checkpoint import load_weights, save_checkpoint
 from nnsim.engine.models import MODEL_NAMES, build_model
@@ -275,6 +277,8 @@ class Trainer:
             raise NnsimError(
                 f"--alpha has {len(cfg.alpha)} weights but {self.dataset.name} has {self.dataset.classes} classes"
             )
+        if cfg.checkpoint:
+            check_writable(Path(cfg.checkpoint))  # before training, not after it
         self.be = get_backend(cfg.backend)
         self.x_train, self.y_train, self.x_val, self.y_val = split_validation(
             self.dataset.x_train, self.dataset.y_train, cfg.val_fraction, seed=cfg.seed

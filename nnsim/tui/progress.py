@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnsim.atomic import write_atomically
+from nnsim.errors import NnsimError
 
 
 def default_progress_path() -> Path:
@@ -72,7 +73,7 @@ class ProgressStore:
         payload = json.dumps(data, indent=1, sort_keys=True).encode()
         try:
             write_atomically(self.path, lambda handle: handle.write(payload))
-        except OSError:
+        except (OSError, NnsimError):
             pass  # a read-only home must not stop a lesson; progress is then kept for this run only
 
     def _load(self) -> None:

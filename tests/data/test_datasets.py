@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nnsim.data.datasets import load_dataset, read_idx, split_validation
+from nnsim.data.dataset import split_validation
+from nnsim.data.datasets import load_dataset, read_idx
 from nnsim.errors import NnsimError
 
 SHARED_MNIST = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "mnist"

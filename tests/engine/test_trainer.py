@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from nnsim.data.datasets import Dataset
+from nnsim.data.dataset import Dataset
 from nnsim.engine.checkpoint import load_checkpoint
 from nnsim.engine.trainer import TrainConfig, Trainer
 from nnsim.errors import NnsimError
