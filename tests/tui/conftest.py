@@ -4,7 +4,6 @@ import pytest
 
 from nnsim.tui.app import NnsimApp
 from nnsim.tui.progress import ProgressStore
-from nnsim.tui.widgets.network import NetworkDiagram
 
 LESSONS = Path(__file__).resolve().parents[2] / "lessons"
 
@@ -20,12 +19,15 @@ def make_app(lesson: Path | None = None) -> NnsimApp:
     return NnsimApp(lesson=lesson, progress=ProgressStore())
 
 
-async def settle(pilot, seconds: float = 30.0) -> None:
-    """Wait until the networks of the step have trained and everything has drawn."""
-    waited = 0.0
-    while not all(net.ready for net in pilot.app.screen.query(NetworkDiagram)) and waited < seconds:
-        await pilot.pause(0.1)
-        waited += 0.1
+async def settle(pilot, seconds: float = 60.0) -> None:
+    """Wait until every worker has finished (widgets compute in workers) and what they drew is shown.
+
+    Fails, rather than going on with a half-drawn screen, if that takes longer than `seconds`.
+    """
+    import asyncio
+
+    await pilot.pause()
+    await asyncio.wait_for(pilot.app.workers.wait_for_complete(), seconds)
     await pilot.pause()
 
 

@@ -183,19 +183,22 @@ async def test_classify_reads_the_sample_digits(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         classify = app.screen.query_one(Classify)
-        _, _, top = classify.result_for("digits/3.png")
+        top = classify.result_for("digits/3.png").top
         assert top[0][0] == "3" and top[0][1] > 0.9
         assert "It says: 3" in shown(classify.query_one("#classify-guesses"))
         await pilot.click("#image-1")
+        await settle(pilot)
         assert classify.chosen == 1
-        assert classify.result_for("digits/8.png")[2][0][0] == "8"
+        assert classify.result_for("digits/8.png").top[0][0] == "8"
+        assert "It says: 8" in shown(classify.query_one("#classify-guesses"))
         await pilot.press("down")
+        await settle(pilot)
         assert "no such image" in shown(classify.query_one("#classify-problem"))
         path_input = classify.query_one(Input)
         path_input.value = str(SAMPLES / "digits" / "4.png")
         await pilot.click(path_input)
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert classify.chosen == 3 and "It says: 4" in shown(classify.query_one("#classify-guesses"))
 
 

@@ -12,6 +12,7 @@ from textual.widgets import Button, Footer, Header, Markdown, Static
 
 from nnsim.lessons.format import Step
 from nnsim.tui.catalogue import Entry
+from nnsim.tui.messages import Publish
 from nnsim.tui.screens.base import NnsimScreen
 from nnsim.tui.widgets import build_widget
 
@@ -129,12 +130,12 @@ class LessonScreen(NnsimScreen):
             event.stop()
             await self.action_previous()
 
-    def on_neuron_changed(self, message) -> None:
-        """A neuron's z feeds the activation plots of the same step."""
-        from nnsim.tui.widgets.activation_plot import ActivationPlot
-
-        for plot in self.query(ActivationPlot):
-            plot.z = message.z
+    def on_publish(self, message: Publish) -> None:
+        """A widget's figure goes to the other widgets of this step that listen for it."""
+        message.stop()
+        for widget in self.query_one("#widgets", Pane).children:
+            if widget is not message.source and message.name in getattr(widget, "LISTENS_TO", ()):
+                setattr(widget, message.name, message.value)
 
 
 def _error_panel(errors: list[str]) -> Static:

@@ -29,6 +29,7 @@ class ActivationPlot(Vertical, can_focus=True):
         Binding("minus,underscore", "nudge(-1)", "z down", key_display="−"),
     ]
 
+    LISTENS_TO = ("z",)  # a neuron in the same step publishes its z
     z: reactive[float] = reactive(0.0)
 
     def __init__(self, params: ActivationPlotParams, base: Path | None = None):

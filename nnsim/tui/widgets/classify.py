@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -14,29 +14,10 @@ from textual.widgets import Button, Input, Static
 
 from nnsim.errors import NnsimError
 from nnsim.lessons.params import ClassifyParams
-from nnsim.resources import builtin_data_path
 from nnsim.tui.images import half_blocks, resolve_image, to_rgb
+from nnsim.tui.live.classify import Classification, classify
 
-CHECKPOINT = "lesson-cnn.npz"  # made by scripts/make_lesson_cnn.py
 BAR_WIDTH = 24
-
-
-@cache
-def lesson_cnn():
-    """The shipped CNN on the reference backend, and its checkpoint's metadata."""
-    from nnsim.engine.checkpoint import load_checkpoint
-    from nnsim.tui.live import reference
-
-    return load_checkpoint(builtin_data_path(CHECKPOINT), backend=reference())
-
-
-def classify(path: Path, top: int):
-    """(the input the CNN saw (H×W), what was done to the image, [(class, probability)…])."""
-    from nnsim.predict import prepare_image, top_classes
-
-    model, meta = lesson_cnn()
-    tensor, notes = prepare_image(path, model.config.input_shape, meta.get("background"))
-    return tensor[0], notes, top_classes(tensor, model, meta, top)
 
 
 class Classify(Vertical, can_focus=True):
@@ -55,7 +36,7 @@ class Classify(Vertical, can_focus=True):
         self.params = params
         self.base = base
         self.names = list(params.images)
-        self.results: dict[str, tuple] = {}
+        self.results: dict[str, Classification] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("A trained CNN looks at an image", classes="widget-title")
@@ -69,21 +50,40 @@ class Classify(Vertical, can_focus=True):
         yield Static(id="classify-problem", classes="problem")
 
     def on_mount(self) -> None:
-        self.redraw()
+        self.query_one("#classify-guesses", Static).update(Text("computing…", style="dim italic"))
+        self.compute(self.names[self.chosen])
 
-    def result_for(self, name: str):
+    def result_for(self, name: str) -> Classification | NnsimError:
+        """The CNN's answer for one image (computed once, then kept); a problem comes back as the error."""
         if name not in self.results:
             try:
                 self.results[name] = classify(resolve_image(name, self.base), self.params.top)
             except NnsimError as error:
-                self.results[name] = error
+                return error
         return self.results[name]
 
-    def redraw(self) -> None:
-        name = self.names[self.chosen]
+    @work(thread=True, exclusive=True, group="classify")
+    def compute(self, name: str, new: bool = False) -> None:
+        """Classify off the UI thread (the first call loads the CNN), then draw."""
+        result = self.result_for(name)
+        self.app.call_from_thread(self._computed, name, result, new)
+
+    def _computed(self, name: str, result, new: bool) -> None:
+        if isinstance(result, NnsimError) and new:  # the learner's own path: say why, keep the picture
+            self.query_one("#classify-problem", Static).update(str(result))
+            return
+        if new and name not in self.names:
+            self.names.append(name)
+            button = Button(Path(name).stem, id=f"image-{len(self.names) - 1}", compact=True, classes="image-choice")
+            self.query_one("#classify-choices").mount(button)
+        if new:
+            self.chosen = self.names.index(name)
+        if name == self.names[self.chosen]:
+            self.redraw(result)
+
+    def redraw(self, result) -> None:
         for index, button in enumerate(self.query(".image-choice").results(Button)):
             button.set_class(index == self.chosen, "-chosen")
-        result = self.result_for(name)
         problem = self.query_one("#classify-problem", Static)
         if isinstance(result, NnsimError):
             problem.update(str(result))
@@ -91,14 +91,14 @@ class Classify(Vertical, can_focus=True):
             self.query_one("#classify-guesses", Static).update("")
             return
         problem.update("")
-        tensor, notes, top = result
-        picture = half_blocks(to_rgb(tensor))
-        shape = "×".join(str(n) for n in lesson_cnn()[0].config.input_shape)
+        picture = half_blocks(to_rgb(result.picture))
+        shape = "×".join(str(n) for n in result.input_shape)
         picture.append(f"\nwhat the CNN sees: {shape}", style="dim")
         self.query_one("#classify-picture", Static).update(picture)
-        self.query_one("#classify-guesses", Static).update(self._guesses(name, notes, top))
+        self.query_one("#classify-guesses", Static).update(self._guesses(self.names[self.chosen], result))
 
-    def _guesses(self, name: str, notes: list[str], top: list[tuple[str, float]]) -> Text:
+    def _guesses(self, name: str, result: Classification) -> Text:
+        notes, top = result.notes, result.top
         text = Text()
         text.append(f"{name}\n", style="bold")
         best, p_best = top[0]
@@ -115,9 +115,9 @@ class Classify(Vertical, can_focus=True):
             text.append(f"\n· {note}", style="dim")
         return text
 
-    def watch_chosen(self) -> None:
+    def watch_chosen(self, chosen: int) -> None:
         if self.is_mounted:
-            self.redraw()
+            self.compute(self.names[chosen])
 
     def action_pick(self, direction: int) -> None:
         self.chosen = (self.chosen + direction) % len(self.names)
@@ -132,16 +132,5 @@ class Classify(Vertical, can_focus=True):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         name = event.value.strip()
-        if not name:
-            return
-        result = self.result_for(name)
-        if isinstance(result, NnsimError):
-            self.query_one("#classify-problem", Static).update(str(result))
-            del self.results[name]
-            return
-        if name not in self.names:
-            self.names.append(name)
-            button = Button(Path(name).stem, id=f"image-{len(self.names) - 1}", compact=True, classes="image-choice")
-            self.query_one("#classify-choices").mount(button)
-        self.chosen = self.names.index(name)
-        self.redraw()
+        if name:
+            self.compute(name, new=True)

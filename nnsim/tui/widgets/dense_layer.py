@@ -14,12 +14,11 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from nnsim.engine import layers as L
 from nnsim.engine.activations import ACTIVATIONS
 from nnsim.lessons.params import DenseLayerParams
 from nnsim.tui.colours import weight_colour
 from nnsim.tui.formatting import number, signed
-from nnsim.tui.live import layer_forward, reference
+from nnsim.tui.live import dense_layer_init, layer_forward
 
 
 def weight_style(value: float, scale: float) -> str:
@@ -56,10 +55,8 @@ class DenseLayer(Vertical, can_focus=True):
     def __init__(self, params: DenseLayerParams, base: Path | None = None):
         super().__init__()
         self.params = params
-        rng = np.random.default_rng(params.seed)
-        linear = L.Linear(reference(), params.inputs, params.neurons, rng, dtype=np.float64)
-        self.weights = np.asarray(linear.weight.value)  # the engine's own initialisation
-        self.bias = np.asarray(linear.bias.value)
+        # the engine's own initialisation
+        self.weights, self.bias, rng = dense_layer_init(params.inputs, params.neurons, params.seed)
         self.rng = rng
         self.x = np.round(rng.uniform(0.0, 1.0, params.inputs), 2)
         self.set_reactive(DenseLayer.highlight, max(0, min(params.highlight, params.neurons - 1)))

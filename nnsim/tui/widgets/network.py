@@ -7,8 +7,6 @@ drawn: 784 would be a grey wall.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,7 @@ from nnsim.lessons.params import NetworkParams
 from nnsim.tui.canvas import BrailleCanvas
 from nnsim.tui.colours import weight_colour
 from nnsim.tui.images import half_blocks, to_rgb
+from nnsim.tui.live.network import TrainedMLP, train_mlp
 
 SHOWN_INPUTS = 10
 CANVAS_ROWS = 20
@@ -32,72 +31,6 @@ DIGIT_WIDTH = 30  # the digit beside the diagram, with its margin
 LABEL_WIDTH = 6  # cells left of the input nodes for their (row, column) labels
 OUTPUT_LABEL = 9  # cells right of the output nodes: "9 100%"
 EDGE_SHARE = 0.3  # draw the strongest 30 % of each layer's edges; all of them are a grey wall
-
-
-@dataclass
-class TrainedMLP:
-    weights: list[np.ndarray]  # (out, in) per Linear layer
-    biases: list[np.ndarray]
-    test_accuracy: float
-    steps: int
-    images: np.ndarray  # a few test images (N, 1, 28, 28)
-    labels: np.ndarray
-    activations: list[list[np.ndarray]]  # per image: each layer's output, input pixels first
-    probabilities: np.ndarray  # (N, 10)
-    mean: float  # the first layer normalises pixels: (x − mean) / std, the training set's statistics
-    std: float
-
-
-@cache
-def train_mlp(hidden: tuple[int, ...], steps: int, seed: int) -> TrainedMLP:
-    """Train 784 → hidden → 10 on mnist-mini with the engine's Trainer (reference backend)."""
-    from nnsim.engine import layers as L
-    from nnsim.engine.losses import softmax
-    from nnsim.engine.trainer import DoneEvent, TrainConfig, Trainer
-
-    config = TrainConfig(
-        model="mlp",
-        data="mnist-mini",
-        max_steps=steps,
-        epochs=100,
-        batch_size=64,
-        optimizer="adam",
-        backend="reference",
-        seed=seed,
-        sizes={"hidden": list(hidden), "activation": "relu"},
-    )
-    trainer = Trainer(config)
-    accuracy = 0.0
-    for event in trainer.run():
-        if isinstance(event, DoneEvent):
-            accuracy = event.test_accuracy or 0.0
-    model = trainer.model
-    linears = [layer for layer in model.layers if isinstance(layer, L.Linear)]
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(len(trainer.dataset.y_test), size=12, replace=False)
-    images, labels = trainer.dataset.x_test[pick], trainer.dataset.y_test[pick]
-    activations = []
-    for image in images:
-        x = model.be.asarray(image[None])
-        outputs = [np.asarray(image).reshape(-1)]
-        for layer in model.layers:
-            x = layer.forward(x)
-            if isinstance(layer, L.Activation) or layer is linears[-1]:
-                outputs.append(np.asarray(x)[0].astype(np.float64))
-        activations.append(outputs)
-    logits = model.be.to_numpy(model.forward(model.be.asarray(images)))
-    return TrainedMLP(
-        weights=[np.asarray(layer.weight.value, dtype=np.float64) for layer in linears],
-        biases=[np.asarray(layer.bias.value, dtype=np.float64) for layer in linears],
-        test_accuracy=accuracy,
-        steps=trainer.steps,
-        images=images,
-        labels=labels,
-        activations=activations,
-        probabilities=softmax(logits.astype(np.float64)),
-        mean=float(model.config.mean[0]),
-        std=float(model.config.std[0]),
-    )
 
 
 def node_style(activation: float, top: float) -> Style:

@@ -8,13 +8,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Button, Checkbox, Static
 
 from nnsim.lessons.params import NeuronParams
 from nnsim.tui.formatting import number, signed
 from nnsim.tui.live import layer_forward
+from nnsim.tui.messages import Publish
 
 NAMES = ("x1", "x2", "w1", "w2", "b")
 LABELS = {"x1": "input x₁", "x2": "input x₂", "w1": "weight w₁", "w2": "weight w₂", "b": "bias b"}
@@ -34,13 +34,6 @@ class Neuron(Vertical, can_focus=True):
         Binding("minus,underscore", "nudge(-1)", "Less", key_display="−"),
         Binding("b", "toggle_bias", "Bias on/off"),
     ]
-
-    class Changed(Message):
-        """z changed; the lesson passes it to the activation plot of the same step."""
-
-        def __init__(self, z: float):
-            super().__init__()
-            self.z = z
 
     picked: reactive[int] = reactive(2)
 
@@ -76,7 +69,7 @@ class Neuron(Vertical, can_focus=True):
             shown.update(f"{number(v[name]):>6}" if name != "b" or self.use_bias else "   off")
             self.query_one(f"#row-{name}").set_class(index == self.picked, "-picked")
         self.query_one("#neuron-sum", Static).update(self._spelled_out(bias, float(z_at_zero[0])))
-        self.post_message(self.Changed(self.z))
+        self.post_message(Publish(self, "z", self.z))
 
     def _spelled_out(self, bias: float, z_at_zero: float) -> Text:
         v = self.values

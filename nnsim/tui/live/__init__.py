@@ -1,7 +1,9 @@
 """The engine, as the lesson widgets call it: every figure a widget shows is computed here.
 
-Widgets use the reference backend (NumPy, float64 for exact small figures), as DESIGN.md asks:
-the fast backends, and Numba with them, are for training, never imported by a lesson.
+Widgets only draw: they call these functions (in a worker when the work takes a while) and show
+the plain results, which tests check without the app. Lessons use the reference backend (NumPy,
+float64 for exact small figures); the fast backends, and Numba with them, are for training and
+are never imported by a lesson. One module per widget that needs more than a line or two.
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ def layer_forward(weights, bias, x, activation: str = "linear") -> tuple[np.ndar
     linear.bias.value = be.asarray(np.asarray(bias, dtype=np.float64))
     z = linear.forward(np.asarray(x, dtype=np.float64)[None, :])
     return z[0], L.Activation(be, activation).forward(z)[0]
+
+
+def dense_layer_init(inputs: int, neurons: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+    """(W, b) as the engine's Linear layer initialises them, and the generator for what comes next."""
+    rng = np.random.default_rng(seed)
+    linear = L.Linear(reference(), inputs, neurons, rng, dtype=np.float64)
+    return np.asarray(linear.weight.value), np.asarray(linear.bias.value), rng
 
 
 def activate(name: str, z) -> np.ndarray:

@@ -1,0 +1,78 @@
+"""The rooms of docs/architecture.md: who may import whom, and no import cycle in nnsim/."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "nnsim"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def imports(path: Path, top_level_only: bool) -> set[str]:
+    """The nnsim modules a file imports (at its top level, or anywhere)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+        else:
+            continue
+        found |= {name for name in names if name in MODULES}
+    return found - {module_name(path)}
+
+
+def cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node):
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_no_import_cycle_in_nnsim():
+    graph = {name: imports(path, top_level_only=False) for name, path in MODULES.items()}
+    for name in graph:  # importing a package's module runs the package first
+        graph[name] -= {parent for parent in graph[name] if name.startswith(parent + ".")}
+    assert cycle(graph) is None, " -> ".join(cycle(graph))
+
+
+def test_the_cycle_finder_finds_one():
+    assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_the_engine_never_imports_the_app_and_widgets_never_import_layers_or_the_trainer():
+    for name, path in MODULES.items():
+        found = imports(path, top_level_only=False)
+        if name.startswith(("nnsim.engine", "nnsim.data", "nnsim.lessons")):
+            assert not {m for m in found if m.startswith("nnsim.tui")}, name
+        if name.startswith("nnsim.tui.widgets"):
+            forbidden = {
+                "nnsim.engine.layers",
+                "nnsim.engine.trainer",
+                "nnsim.engine.models",
+                "nnsim.engine.checkpoint",
+            }
+            assert not found & forbidden, (name, found & forbidden)
