@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Footer, Header, Markdown, Static
+from textual.widgets.markdown import MarkdownFence
 
 from nnsim.lessons.format import Step
 from nnsim.tui.catalogue import Entry
@@ -33,6 +34,19 @@ class Pane(VerticalScroll, inherit_bindings=False):
     ]
 
 
+class PlainFence(MarkdownFence):
+    """A code block in lesson prose is a formula or a table: plain text, never a guessed language
+    (guessing one tries every Pygments lexer, which costs a tenth of a second per block)."""
+
+    @classmethod
+    def highlight(cls, code: str, language: str, ansi: bool = False, dark: bool = False):
+        return super().highlight(code, language or "text", ansi, dark)
+
+
+class Prose(Markdown):
+    BLOCKS = {**Markdown.BLOCKS, "fence": PlainFence, "code_block": PlainFence}
+
+
 class LessonScreen(NnsimScreen):
     BINDINGS = [
         Binding("right", "next", "Next", key_display="→"),
@@ -47,6 +61,7 @@ class LessonScreen(NnsimScreen):
         self.entry = entry
         self.lesson = entry.lesson
         self.step_index = max(0, min(step, len(self.lesson.steps) - 1))
+        self._shown = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -56,7 +71,7 @@ class LessonScreen(NnsimScreen):
             yield Button("Next ▶", id="next", compact=True)
         with Horizontal(id="step-body"):
             with Pane(id="prose"):
-                yield Markdown(id="prose-text")
+                yield Prose(id="prose-text")
             yield Pane(id="widgets")
         yield Footer()
         yield from self.compose_too_small()
@@ -79,6 +94,7 @@ class LessonScreen(NnsimScreen):
 
     async def show_step(self, index: int) -> None:
         self.step_index = index
+        self._shown += 1  # which call of show_step the deferred widget mount belongs to
         step = self.step
         total = max(1, len(self.lesson.steps))
         self._update_step_bar(total)
@@ -91,6 +107,14 @@ class LessonScreen(NnsimScreen):
             return
         await prose.update(WIDGET_MARK.sub("", step.markdown))
         self.query_one("#prose", Pane).scroll_home(animate=False)
+        self.app.progress.visit(self.entry.key, index, len(self.lesson.steps))
+        # The prose paints first; the widgets mount after that paint and compute in workers.
+        self.call_after_refresh(self._mount_widgets, index, self._shown)
+
+    async def _mount_widgets(self, index: int, shown: int) -> None:
+        if shown != self._shown or not self.is_attached:  # the learner has moved on meanwhile
+            return
+        step, widgets = self.step, self.query_one("#widgets", Pane)
         errors = list(step.errors)
         if index == 0:  # problems of the file as a whole (its front matter) show on the first step
             in_steps = {error for each in self.lesson.steps for error in each.errors}
@@ -102,7 +126,6 @@ class LessonScreen(NnsimScreen):
         widgets.scroll_home(animate=False)
         if built:
             built[0].focus()  # its keys work at once; Tab moves on
-        self.app.progress.visit(self.entry.key, index, len(self.lesson.steps))
 
     def _update_step_bar(self, total: int) -> None:
         index = self.step_index
