@@ -76,3 +76,22 @@ def test_the_engine_never_imports_the_app_and_widgets_never_import_layers_or_the
                 "nnsim.engine.checkpoint",
             }
             assert not found & forbidden, (name, found & forbidden)
+
+
+SHARED = {"nnsim", "nnsim.errors", "nnsim.resources", "nnsim.atomic", "nnsim.safe_npz"}
+ROOMS = {  # what each room of docs/architecture.md may import, beyond itself and the shared modules
+    "nnsim.data": set(),
+    "nnsim.engine": {"nnsim.data"},
+    "nnsim.lessons": {"nnsim.engine.activations"},
+}
+
+
+def test_each_room_imports_only_the_rooms_below_it():
+    for name, path in MODULES.items():
+        room = next((r for r in ROOMS if name == r or name.startswith(r + ".")), None)
+        if room is None:
+            continue
+        for imported in imports(path, top_level_only=False) - SHARED:
+            if imported == room or imported.startswith(room + "."):
+                continue
+            assert any(imported == ok or imported.startswith(ok + ".") for ok in ROOMS[room]), (name, imported)
