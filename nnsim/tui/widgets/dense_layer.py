@@ -50,7 +50,8 @@ class DenseLayer(Vertical, can_focus=True):
         Binding("x", "new_input", "New input x"),
     ]
 
-    highlight: reactive[int] = reactive(0)
+    highlight: reactive[int] = reactive(0, init=False)
+    x: reactive[tuple[float, ...]] = reactive((), init=False)  # the input vector
 
     def __init__(self, params: DenseLayerParams, base: Path | None = None):
         super().__init__()
@@ -58,7 +59,7 @@ class DenseLayer(Vertical, can_focus=True):
         # the engine's own initialisation
         self.weights, self.bias, rng = dense_layer_init(params.inputs, params.neurons, params.seed)
         self.rng = rng
-        self.x = np.round(rng.uniform(0.0, 1.0, params.inputs), 2)
+        self.set_reactive(DenseLayer.x, self._draw_input())
         self.set_reactive(DenseLayer.highlight, max(0, min(params.highlight, params.neurons - 1)))
         self.z = self.y = np.zeros(params.neurons)
 
@@ -116,15 +117,19 @@ class DenseLayer(Vertical, can_focus=True):
         return text
 
     def watch_highlight(self) -> None:
-        if self.is_mounted:
-            self.recompute()
+        self.recompute()
+
+    def watch_x(self) -> None:
+        self.recompute()
+
+    def _draw_input(self) -> tuple[float, ...]:
+        return tuple(np.round(self.rng.uniform(0.0, 1.0, self.params.inputs), 2))
 
     def action_pick(self, direction: int) -> None:
         self.highlight = (self.highlight + direction) % self.params.neurons
 
     def action_new_input(self) -> None:
-        self.x = np.round(self.rng.uniform(0.0, 1.0, self.params.inputs), 2)
-        self.recompute()
+        self.x = self._draw_input()
 
     def on_matrix_row_picked(self, message: MatrixRow.Picked) -> None:
         message.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.text import Text
@@ -24,6 +25,15 @@ LIMIT = 5.0
 SUBSCRIPT = {"x1": "x₁", "x2": "x₂", "w1": "w₁", "w2": "w₂", "b": "b"}
 
 
+@dataclass(frozen=True)
+class NeuronState:
+    """Everything the learner can change: the five numbers, the bias switch, the picked row."""
+
+    values: tuple[float, ...]  # in the order of NAMES
+    use_bias: bool
+    picked: int
+
+
 class Neuron(Vertical, can_focus=True):
     """One neuron with two inputs. ↑/↓ pick a number, +/− change it, b switches the bias."""
 
@@ -35,14 +45,29 @@ class Neuron(Vertical, can_focus=True):
         Binding("b", "toggle_bias", "Bias on/off"),
     ]
 
-    picked: reactive[int] = reactive(2)
+    state: reactive[NeuronState] = reactive(NeuronState((0.0,) * len(NAMES), True, 2), init=False)
 
     def __init__(self, params: NeuronParams, base: Path | None = None):
         super().__init__()
         self.params = params
-        self.values = {name: float(getattr(params, name)) for name in NAMES}
-        self.use_bias = params.bias
+        values = tuple(float(getattr(params, name)) for name in NAMES)
+        self.set_reactive(Neuron.state, NeuronState(values, params.bias, 2))
         self.z = 0.0
+
+    @property
+    def values(self) -> dict[str, float]:
+        return dict(zip(NAMES, self.state.values, strict=True))
+
+    @property
+    def use_bias(self) -> bool:
+        return self.state.use_bias
+
+    @property
+    def picked(self) -> int:
+        return self.state.picked
+
+    def watch_state(self) -> None:
+        self.recompute()
 
     def compose(self) -> ComposeResult:
         yield Static("One neuron:  z = w₁·x₁ + w₂·x₂ + b", classes="widget-title")
@@ -99,15 +124,16 @@ class Neuron(Vertical, can_focus=True):
         return text
 
     def set_value(self, name: str, value: float) -> None:
-        self.values[name] = round(max(-LIMIT, min(LIMIT, value)), 6)
-        self.recompute()
+        values = {**self.values, name: round(max(-LIMIT, min(LIMIT, value)), 6)}
+        self.state = replace(self.state, values=tuple(values[n] for n in NAMES))
 
     def action_pick(self, direction: int) -> None:
-        self.picked = (self.picked + direction) % len(NAMES)
-        self.recompute()
+        self.state = replace(self.state, picked=(self.picked + direction) % len(NAMES))
 
     def action_nudge(self, direction: int) -> None:
-        name = NAMES[self.picked]
+        self._nudge(NAMES[self.picked], direction)
+
+    def _nudge(self, name: str, direction: int) -> None:
         if name == "b" and not self.use_bias:
             return
         self.set_value(name, self.values[name] + direction * self.params.step)
@@ -117,13 +143,10 @@ class Neuron(Vertical, can_focus=True):
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()
-        self.use_bias = event.value
-        self.recompute()
+        self.state = replace(self.state, use_bias=event.value)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         direction, name = event.button.id.split("-", 1)
-        self.picked = NAMES.index(name)
-        if name == "b" and not self.use_bias:
-            return
-        self.set_value(name, self.values[name] + (1 if direction == "more" else -1) * self.params.step)
+        self.state = replace(self.state, picked=NAMES.index(name))
+        self._nudge(name, 1 if direction == "more" else -1)
