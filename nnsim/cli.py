@@ -232,6 +232,13 @@ def _add_serve(sub) -> None:
     )
     serve.add_argument("--host", default="localhost", help="the address to listen on")
     serve.add_argument("--port", type=_port, default=8000, help="the port to listen on")
+    serve.add_argument(
+        "--files",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the folder whose files learners may open by typing a path (default: none beyond nnsim's own)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
 
@@ -510,7 +517,10 @@ def cmd_app(args) -> int:
 
 
 def _run_app(lesson: Path | None) -> int:
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    import os
+
+    # A Textual driver named in the environment (textual-serve's web driver) needs no terminal.
+    if not os.environ.get("TEXTUAL_DRIVER") and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise NnsimError("the app needs a terminal (run `nnsim --help` for the commands that do not)")
     from nnsim.tui.app import NnsimApp
 
@@ -523,12 +533,20 @@ def cmd_serve(args) -> int:
         from textual_serve.server import Server
     except ImportError:
         raise NnsimError("nnsim serve needs textual-serve: pip install textual-serve") from None
+    import os
+
+    from nnsim.serving import SERVED
+
+    files = args.files.expanduser().resolve() if args.files else None
+    if files is not None and not files.is_dir():
+        raise NnsimError(f"{args.files}: no such folder to share (--files)")
     _check_port_free(args.host, args.port)
     if not _is_loopback(args.host):
         print(
             f"nnsim: warning: serving on {args.host}: anyone who can reach port {args.port} gets the app",
             file=sys.stderr,
         )
+    os.environ[SERVED] = str(files or "")  # every tab's app process inherits it (nnsim.serving)
     command = f"{shlex.quote(sys.executable)} -m nnsim"
     Server(command, host=args.host, port=args.port, title="nnsim").serve()
     return 0

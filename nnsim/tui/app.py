@@ -29,7 +29,11 @@ class NnsimApp(App):
     def __init__(self, lesson: Path | None = None, progress: ProgressStore | None = None):
         """lesson: open this lesson file (the learner's own or a shipped one) instead of home."""
         super().__init__()
-        self.progress = progress if progress is not None else ProgressStore()
+        if progress is None:
+            from nnsim import serving
+
+            progress = ProgressStore(in_memory=serving.served())
+        self.progress = progress
         self.entries: list[Entry] = [own_lesson(lesson)] if lesson is not None else shipped_lessons()
         self.start_in_lesson = lesson is not None
 

@@ -12,6 +12,7 @@ import numpy as np
 from rich.style import Style
 from rich.text import Text
 
+from nnsim import serving
 from nnsim.data.images import LoadedImage, load_image
 from nnsim.errors import NnsimError
 from nnsim.resources import shipped_path
@@ -21,16 +22,23 @@ FRAME = np.array([1.0, 0.85, 0.0])  # the zoom window's outline: yellow, mixed i
 
 
 def resolve_image(name: str, base: Path | None = None) -> Path:
-    """A lesson's image name: an existing path, relative to the lesson file, or under sample_images/."""
+    """A lesson's image name: an existing path, relative to the lesson file, or under sample_images/.
+
+    Served to a browser (`nnsim serve`), relative names are looked up in the shared folder rather
+    than the server's working folder, and the file found must lie in an allowed folder.
+    """
     path = Path(name).expanduser()
-    candidates = [path] if path.is_absolute() else [Path.cwd() / path]
-    if base is not None and not path.is_absolute():
-        candidates.insert(0, base / path)
-    if not path.is_absolute():
-        candidates.append(shipped_path("sample_images") / path)
-    for candidate in candidates:
+    if path.is_absolute():
+        candidates = [path]
+    else:
+        here = serving.shared_folder() if serving.served() else Path.cwd()
+        candidates = [folder / path for folder in (base, here, shipped_path("sample_images")) if folder is not None]
+    allowed = [c for c in candidates if serving.allows(c)]  # served: never look outside, not even to say so
+    for candidate in allowed:
         if candidate.is_file():
             return candidate
+    if len(allowed) < len(candidates) and not any(c.exists() for c in allowed):
+        serving.refuse(name)
     raise NnsimError(f"{name}: no such image (looked beside the lesson and in nnsim's sample_images)")
 
 

@@ -44,11 +44,18 @@ class LessonProgress:
 
 
 class ProgressStore:
-    def __init__(self, path: Path | None = None):
-        self.path = Path(path) if path is not None else default_progress_path()
+    """Progress by lesson key, and the app's settings, saved on every change.
+
+    ``in_memory=True`` keeps them for this run only: a tab of `nnsim serve` must neither see nor
+    overwrite another learner's progress on the same server.
+    """
+
+    def __init__(self, path: Path | None = None, in_memory: bool = False):
+        self.path = None if in_memory else Path(path) if path is not None else default_progress_path()
         self.lessons: dict[str, LessonProgress] = {}
         self.settings: dict[str, str] = {}
-        self._load()
+        if self.path is not None:
+            self._load()
 
     def get(self, key: str) -> LessonProgress:
         return self.lessons.get(key, LessonProgress())
@@ -65,6 +72,8 @@ class ProgressStore:
         self.save()
 
     def save(self) -> None:
+        if self.path is None:
+            return
         data = {
             "version": 1,
             "lessons": {key: vars(p) for key, p in self.lessons.items()},

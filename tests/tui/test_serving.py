@@ -1,0 +1,89 @@
+"""Served to browsers (`nnsim serve`): each tab keeps its own progress, and typed paths stay inside
+the shared folder."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, OptionList
+
+from nnsim.errors import NnsimError
+from nnsim.serving import SERVED
+from nnsim.tui.app import NnsimApp
+from nnsim.tui.images import resolve_image
+from nnsim.tui.widgets.classify import Classify
+from tests.tui.conftest import LESSONS, settle, shown
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_images"
+
+
+@pytest.fixture
+def shared(tmp_path, monkeypatch):
+    """A served app whose teacher shares tmp/shared; tmp/secret.png lies outside it."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "digits" / "4.png", folder / "mine.png")
+    shutil.copy(SAMPLES / "digits" / "4.png", tmp_path / "secret.png")
+    (folder / "link.png").symlink_to(tmp_path / "secret.png")
+    monkeypatch.setenv(SERVED, str(folder))
+    return folder
+
+
+def test_a_path_inside_the_shared_folder_or_shipped_opens(shared):
+    assert resolve_image("mine.png") == shared / "mine.png"
+    assert resolve_image(str(shared / "mine.png")) == shared / "mine.png"
+    assert resolve_image("digits/7.png").name == "7.png"  # nnsim's own sample images
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["ABSOLUTE/secret.png", "../secret.png", "link.png", "ABSOLUTE/no-such-file.png", "/etc/passwd"],
+    ids=["absolute", "dot-dot", "symlink-out", "absent-outside", "system-file"],
+)
+def test_a_path_out_of_the_shared_folder_is_refused(shared, typed):
+    typed = typed.replace("ABSOLUTE", str(shared.parent))
+    with pytest.raises(NnsimError, match="not available here; a served nnsim opens files only from the folder"):
+        resolve_image(typed)
+
+
+def test_unserved_the_learner_opens_any_file(tmp_path):
+    shutil.copy(SAMPLES / "digits" / "4.png", tmp_path / "anywhere.png")
+    assert resolve_image(str(tmp_path / "anywhere.png")) == tmp_path / "anywhere.png"
+
+
+async def test_the_app_says_so_when_a_typed_path_leads_out(shared, tmp_path):
+    lesson = tmp_path / "01-test.md"
+    lesson.write_text(
+        '+++\ntitle = "T"\nsection = 1\nsummary = "s"\n+++\nProse.\n\n```nnsim\nwidget = "classify"\n```\n'
+    )
+    app = NnsimApp(lesson=lesson)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        classify = app.screen.query_one(Classify)
+        path_input = classify.query_one(Input)
+        path_input.value = str(tmp_path / "secret.png")
+        await pilot.click(path_input)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "not available here" in shown(classify.query_one("#classify-problem"))
+        assert "secret" not in str(classify.names)
+
+
+async def test_two_tabs_keep_their_own_progress(shared, own_progress):
+    """Two served apps (two tabs) finish different lessons; neither sees the other's, none is written."""
+    lessons = sorted(LESSONS.glob("0*.md"))
+    tabs = [NnsimApp(), NnsimApp()]
+    for index, app in enumerate(tabs):
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press(*["down"] * index, "enter")
+            await settle(pilot)
+            for _ in range(len(app.screen.lesson.steps) - 1):
+                await pilot.press("right")
+                await settle(pilot)
+            await pilot.press("escape")
+            await settle(pilot)
+            labels = [str(o.prompt).strip() for o in app.screen.query_one(OptionList).options]
+            assert labels[index].startswith("✓")
+            assert not labels[1 - index].startswith("✓")  # the other tab's lesson is not ticked here
+            assert app.progress.get(lessons[1 - index].name).seen == 0
+    assert not own_progress.exists()
