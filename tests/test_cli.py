@@ -218,6 +218,15 @@ def test_nan_loss_diverges_with_advice_and_keeps_a_loadable_checkpoint(tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     model, _ = load_checkpoint(path)
     assert all(np.isfinite(v).all() for v in model.state_dict().values())
+    # the weights kept are exactly those of the last step whose loss was finite
+    good = tmp_path / "good.npz"
+    flags = ["--optimizer", "sgd", "--momentum", "0", "--lr", "1e9", "--backend", "reference"]
+    last_good = diverged[0]["step"]
+    assert last_good >= 1
+    nnsim("train", "--model", "mlp", *flags, "--max-steps", last_good, "--json", "--checkpoint", good)
+    expected, _ = load_checkpoint(good)
+    for name, value in expected.state_dict().items():
+        np.testing.assert_array_equal(model.state_dict()[name], value, err_msg=name)
 
 
 def test_ctrl_c_saves_the_last_step_and_exits_130(tmp_path):
@@ -245,7 +254,7 @@ def test_ctrl_c_saves_the_last_step_and_exits_130(tmp_path):
             if json.loads(line)["event"] == "step":
                 break
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=120)
+        rest, stderr = process.communicate(timeout=120)
     finally:
         process.kill()
     assert process.returncode == 130
@@ -253,7 +262,9 @@ def test_ctrl_c_saves_the_last_step_and_exits_130(tmp_path):
     saved = tmp_path / "nnsim-cnn-interrupted.npz"
     assert str(saved.name) in stderr
     model, meta = load_checkpoint(saved)
-    assert meta["steps"] >= 1 and model.config.model == "cnn"
+    steps = [json.loads(line)["step"] for line in [line, *rest.splitlines()] if '"event": "step"' in line]
+    assert meta["steps"] == steps[-1] and model.config.model == "cnn"  # the last step that finished
+    assert f"step {steps[-1]} to" in stderr
 
 
 @pytest.mark.parametrize(

@@ -20,13 +20,19 @@ from nnsim.safe_npz import read_npz
 
 FORMAT = "nnsim-checkpoint-1"
 _PARAM_PREFIX = "param/"
+_EXTRA_PREFIX = "extra/"
 
 
-def save_checkpoint(path, model: Model, meta: dict | None = None) -> Path:
-    """Write ``model``'s weights and config (plus ``meta``: class names, figures) to ``path``."""
+def save_checkpoint(path, model: Model, meta: dict | None = None, extra: dict[str, np.ndarray] | None = None) -> Path:
+    """Write ``model``'s weights and config (plus ``meta``: class names, figures) to ``path``.
+
+    ``extra`` holds further arrays by name (the optimizer's buffers, the best weights so far), for
+    a resume that continues exactly where training stopped; `read_checkpoint` returns them too.
+    """
     path = Path(path)
     header = {"format": FORMAT, "nnsim": __version__, "config": model.config.to_dict(), "meta": meta or {}}
     arrays = {_PARAM_PREFIX + name: value for name, value in model.state_dict().items()}
+    arrays.update({_EXTRA_PREFIX + name: value for name, value in (extra or {}).items()})
     arrays["__header__"] = np.array(json.dumps(header))
     return write_atomically(path, lambda handle: np.savez(handle, **arrays))
 
@@ -56,6 +62,12 @@ def load_checkpoint(path, backend=None, dtype=np.float32) -> tuple[Model, dict]:
         raise NnsimError(f"{path}: the checkpoint's model config is damaged ({error})") from None
     _load_weights(model, weights, path)
     return model, header.get("meta", {})
+
+
+def read_extra(path) -> dict[str, np.ndarray]:
+    """The extra arrays a checkpoint was saved with (see save_checkpoint), by name."""
+    arrays = read_npz(path, "checkpoint")
+    return {k[len(_EXTRA_PREFIX) :]: v for k, v in arrays.items() if k.startswith(_EXTRA_PREFIX)}
 
 
 def load_weights(model: Model, path) -> dict:

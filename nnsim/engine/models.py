@@ -72,7 +72,8 @@ class Model(L.Sequential):
         return int(sum(np.prod(p.value.shape) for p in self.parameters()))
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {name: self.be.to_numpy(p.value) for name, p in self.named_parameters()}
+        """A copy of every weight, by name, as NumPy arrays (later updates leave it alone)."""
+        return {name: np.array(self.be.to_numpy(p.value), copy=True) for name, p in self.named_parameters()}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         for name, param in self.named_parameters():

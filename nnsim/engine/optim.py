@@ -32,6 +32,28 @@ class Optimizer:
     def update(self, index: int, param) -> None:
         raise NotImplementedError
 
+    SLOTS: tuple[str, ...] = ()  # per-parameter buffers (lists of arrays) that a resume needs
+
+    def state_dict(self) -> dict:
+        """Everything the next update depends on besides the weights: the step count and the buffers."""
+        buffers = {
+            f"{slot}/{index}": self.be.to_numpy(value).copy()
+            for slot in self.SLOTS
+            for index, value in enumerate(getattr(self, slot))
+            if value is not None
+        }
+        return {"steps": self.steps, "buffers": buffers}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps = int(state["steps"])
+        for key, value in state["buffers"].items():
+            slot, index = key.split("/")
+            if slot not in self.SLOTS or not 0 <= int(index) < len(self.params):
+                raise NnsimError(f"optimizer state {key!r} does not belong to this {type(self).__name__}")
+            if value.shape != self.be.to_numpy(self.params[int(index)].value).shape:
+                raise NnsimError(f"optimizer state {key!r} has the wrong shape {value.shape}")
+            getattr(self, slot)[int(index)] = self.be.asarray(value)
+
 
 class SGD(Optimizer):
     """θ ← θ − η · v, with v ← μ · v + ∇θ L (+ λ θ)."""
@@ -42,6 +64,8 @@ class SGD(Optimizer):
             raise NnsimError(f"momentum must be in [0, 1), got {momentum}")
         self.momentum = momentum
         self.velocity = [None] * len(self.params)
+
+    SLOTS = ("velocity",)
 
     def update(self, index, param):
         be = self.be
@@ -59,6 +83,8 @@ class Adam(Optimizer):
         self.eps = eps
         self.m = [None] * len(self.params)
         self.v = [None] * len(self.params)
+
+    SLOTS = ("m", "v")
 
     def update(self, index, param):
         be = self.be

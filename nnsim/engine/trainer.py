@@ -20,7 +20,7 @@ from nnsim.atomic import check_writable
 from nnsim.data.dataset import Dataset, split_validation
 from nnsim.data.datasets import load_dataset
 from nnsim.engine.backends import BACKEND_NAMES, get_backend
-from nnsim.engine.checkpoint import load_weights, save_checkpoint
+from nnsim.engine.checkpoint import load_weights, read_extra, save_checkpoint
 from nnsim.engine.models import MODEL_NAMES, build_model
 from nnsim.engine.optim import OPTIMIZER_NAMES, make_optimizer
 from nnsim.errors import NnsimError
@@ -251,6 +251,16 @@ class DoneEvent(Event):
 
 
 @dataclass
+class _Position:
+    """Where a run is in its data: the epoch in progress, the batches done in it, and the state of
+    the generator that shuffles the training set as it was when that epoch began."""
+
+    epoch: int
+    batch: int
+    order_state: dict
+
+
+@dataclass
 class _Progress:
     """The figures a run carries from epoch to epoch."""
 
@@ -294,8 +304,6 @@ class Trainer:
             std=std,
             **cfg.sizes,
         )
-        if cfg.resume:
-            load_weights(self.model, cfg.resume)
         self.optimizer = make_optimizer(
             cfg.optimizer,
             self.model.parameters(),
@@ -306,6 +314,13 @@ class Trainer:
         )
         self.steps = 0
         self.epoch = 0
+        self.warnings: list[str] = []
+        self._optimizer_dropped = False
+        self._progress = _Progress(start=time.perf_counter())
+        self._order_rng = np.random.default_rng(cfg.seed)  # the order of the training images, epoch by epoch
+        self._position = _Position(1, 0, self._order_rng.bit_generator.state)
+        if cfg.resume:
+            self._resume(cfg.resume)
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -345,10 +360,9 @@ class Trainer:
     def run(self) -> Iterator[Event]:
         """Train for the configured epochs (or steps), yielding an event at every step and milestone."""
         cfg = self.config
-        self._progress = _Progress(start=time.perf_counter())
-        self._order_rng = np.random.default_rng(cfg.seed)
+        self._progress.start = time.perf_counter()
         reason = "finished"
-        for epoch in range(1, cfg.epochs + 1):
+        for epoch in range(self._position.epoch, cfg.epochs + 1):
             reason = yield from self.run_epoch(epoch)
             if reason != "finished":
                 break
@@ -362,9 +376,13 @@ class Trainer:
         self.epoch = epoch
         epoch_start = time.perf_counter()
         loss_sum, correct_sum, seen = 0.0, 0, 0
+        position = self._position
+        if position.epoch != epoch:
+            position = self._position = _Position(epoch, 0, self._order_rng.bit_generator.state)
+        self._order_rng.bit_generator.state = position.order_state  # the same order after a resume
         order = self._order_rng.permutation(len(self.x_train))
         batches = math.ceil(len(self.x_train) / cfg.batch_size)
-        for batch in range(batches):
+        for batch in range(position.batch, batches):
             if self._should_stop():
                 return "stopped"
             index = order[batch * cfg.batch_size : (batch + 1) * cfg.batch_size]
@@ -375,6 +393,7 @@ class Trainer:
             if not math.isfinite(loss):
                 yield from self._diverged(loss)
                 return "diverged"
+            position.batch = batch + 1
             progress.train_seconds += elapsed
             progress.samples_seen += len(index)
             loss_sum += loss * len(index)
@@ -385,6 +404,8 @@ class Trainer:
             )
             if cfg.max_steps is not None and self.steps >= cfg.max_steps:
                 break
+        if position.batch == batches:  # the next epoch starts with the next permutation
+            self._position = _Position(epoch + 1, 0, self._order_rng.bit_generator.state)
         progress.train_loss = loss_sum / max(seen, 1)
         yield EpochEvent(
             epoch, cfg.epochs, progress.train_loss, correct_sum / max(seen, 1), time.perf_counter() - epoch_start
@@ -470,14 +491,19 @@ class Trainer:
         self.steps += 1
 
     def _diverged(self, loss: float) -> Iterator[Event]:
-        if self._last_good is not None:  # the weights of the last step whose loss was finite
+        failed_at = self.steps + 1
+        if self._last_good is not None:
+            # The weights before the last update: the last ones whose loss was finite. The update
+            # that made them diverge is undone; its optimizer state is dropped rather than kept.
             for param, value in zip(self.model.parameters(), self._last_good, strict=True):
                 param.value = value
+            self.steps -= 1
+            self._optimizer_dropped = True
         lr = self.config.lr
         yield DivergedEvent(
             self.steps,
             float(loss),
-            f"the loss became {loss} at step {self.steps + 1}; the last good weights were kept. "
+            f"the loss became {loss} at step {failed_at}; the last good weights were kept. "
             f"Try a smaller learning rate (e.g. --lr {lr / 10:g}).",
         )
 
@@ -495,16 +521,62 @@ class Trainer:
         return loss_sum / len(images), correct_sum / len(images)
 
     def save(self, path, **figures) -> CheckpointEvent:
+        """Weights, optimizer state and position in the data, so that a resume continues exactly."""
+        progress, position = self._progress, self._position
         meta = {
             "class_names": self.dataset.class_names,
             "data": self.dataset.name,
             "steps": self.steps,
             "epoch": self.epoch,
             "background": float(_border_mean(self.dataset.x_train)),
+            "optimizer": {"name": self.config.optimizer, "steps": self.optimizer.steps},
+            "position": {"epoch": position.epoch, "batch": position.batch, "order_state": position.order_state},
+            "progress": {
+                "train_loss": progress.train_loss,
+                "val_accuracy": progress.val_accuracy,
+                "best_loss": progress.best_loss if math.isfinite(progress.best_loss) else None,
+                "best_epoch": progress.best_epoch,
+                "waited": progress.waited,
+            },
             **figures,
         }
-        save_checkpoint(Path(path), self.model, meta)
+        extra = {}
+        if self._optimizer_dropped:
+            del meta["optimizer"]  # a resume starts the optimizer afresh, at the weights kept
+        else:
+            extra = {f"optimizer/{key}": value for key, value in self.optimizer.state_dict()["buffers"].items()}
+        extra.update({f"best/{name}": value for name, value in (progress.best_state or {}).items()})
+        save_checkpoint(Path(path), self.model, meta, extra)
         return CheckpointEvent(str(path), self.steps, self.epoch)
+
+    def _resume(self, path) -> None:
+        """Continue from a checkpoint: its weights and, when it has them, optimizer state and position."""
+        meta = load_weights(self.model, path)
+        self.steps = int(meta.get("steps", 0))
+        self.epoch = int(meta.get("epoch", 0))
+        extra = read_extra(path)
+        saved = meta.get("optimizer", {})
+        if saved.get("name") == self.config.optimizer:
+            buffers = {key.split("/", 1)[1]: value for key, value in extra.items() if key.startswith("optimizer/")}
+            self.optimizer.load_state_dict({"steps": saved["steps"], "buffers": buffers})
+        elif saved:
+            self.warnings.append(
+                f"{path} was trained with {saved.get('name')}; {self.config.optimizer} starts with fresh state"
+            )
+        if "position" in meta:
+            where = meta["position"]
+            self._position = _Position(int(where["epoch"]), int(where["batch"]), where["order_state"])
+            figures = meta.get("progress", {})
+            best = {key.split("/", 1)[1]: value for key, value in extra.items() if key.startswith("best/")}
+            self._progress = _Progress(
+                start=time.perf_counter(),
+                train_loss=figures.get("train_loss"),
+                val_accuracy=figures.get("val_accuracy"),
+                best_loss=figures["best_loss"] if figures.get("best_loss") is not None else math.inf,
+                best_epoch=int(figures.get("best_epoch", 0)),
+                best_state=best or None,
+                waited=int(figures.get("waited", 0)),
+            )
 
 
 def _border_mean(images: np.ndarray) -> float:

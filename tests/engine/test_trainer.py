@@ -183,3 +183,43 @@ def test_events_describe_themselves():
     assert lines["validation"].startswith("validation: loss ")
     assert lines["done"].startswith("test accuracy ")
     assert lines["step"].startswith("step 24 (epoch 2, batch 12/12): loss ")
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_resume_equals_an_uninterrupted_run(tmp_path, optimizer):
+    """N steps, save, resume for M more: the same losses and weights as N + M steps straight."""
+    n, m = 17, 14  # 12 batches an epoch: the save falls mid-epoch 2, the resume crosses into epoch 3
+    straight = Trainer(config(optimizer=optimizer, max_steps=n + m), tiny_dataset())
+    straight_steps = [e.loss for e in events_of(straight) if e.event == "step"]
+    checkpoint = tmp_path / "half.npz"
+    first = Trainer(config(optimizer=optimizer, max_steps=n, checkpoint=str(checkpoint)), tiny_dataset())
+    first_steps = [e.loss for e in events_of(first) if e.event == "step"]
+    resumed = Trainer(config(optimizer=optimizer, max_steps=n + m, resume=str(checkpoint)), tiny_dataset())
+    assert resumed.steps == n
+    resumed_events = events_of(resumed)
+    resumed_steps = [e for e in resumed_events if e.event == "step"]
+    assert [e.step for e in resumed_steps] == list(range(n + 1, n + m + 1))
+    assert first_steps + [e.loss for e in resumed_steps] == pytest.approx(straight_steps, rel=1e-6)
+    for name, value in straight.model.state_dict().items():
+        np.testing.assert_allclose(resumed.model.state_dict()[name], value, rtol=1e-6, atol=1e-7)
+    assert resumed_events[-1].steps == n + m
+
+
+def test_a_checkpoint_carries_optimizer_state_and_position(tmp_path):
+    from nnsim.engine.checkpoint import read_checkpoint, read_extra
+
+    path = tmp_path / "c.npz"
+    events_of(Trainer(config(optimizer="adam", max_steps=5, checkpoint=str(path)), tiny_dataset()))
+    header, _ = read_checkpoint(path)
+    meta = header["meta"]
+    assert meta["optimizer"] == {"name": "adam", "steps": 5}
+    assert (meta["position"]["epoch"], meta["position"]["batch"]) == (1, 5)
+    extra = read_extra(path)
+    assert {key.split("/")[1] for key in extra} == {"m", "v"} and len(extra) == 2 * 4
+
+
+def test_resuming_with_another_optimizer_says_so(tmp_path):
+    path = tmp_path / "c.npz"
+    events_of(Trainer(config(optimizer="adam", max_steps=3, checkpoint=str(path)), tiny_dataset()))
+    resumed = Trainer(config(optimizer="sgd", max_steps=5, resume=str(path)), tiny_dataset())
+    assert resumed.optimizer.steps == 0 and "starts with fresh state" in resumed.warnings[0]
