@@ -15,6 +15,7 @@ SIMULATOR_LIMIT numbers run on cpu only; on a machine with a GPU,
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,8 @@ def fast(request):
     try:
         return get_backend(request.param)
     except NnsimError as error:
+        if request.param == "cuda" and os.environ.get("NUMBA_ENABLE_CUDASIM") == "0":
+            pytest.fail(f"a GPU run was asked for (NUMBA_ENABLE_CUDASIM=0) but the cuda backend is unusable: {error}")
         pytest.skip(str(error))
 
 
@@ -50,6 +53,7 @@ class Case:
     scale: float = 1.0
     shift: float = 0.0
     rtol: float = RTOL
+    simulate: bool | None = None  # run in the CUDA simulator: None decides by size, True always
 
     def param(self):
         return pytest.param(self, id=self.id)
@@ -57,7 +61,8 @@ class Case:
 
 def check(be, case: Case) -> None:
     """Run case.fn on the reference backend and on `be` with the same random inputs; compare all."""
-    if getattr(be, "simulated", False) and sum(math.prod(s) for s in case.shapes) > SIMULATOR_LIMIT:
+    small = sum(math.prod(s) for s in case.shapes) <= SIMULATOR_LIMIT
+    if getattr(be, "simulated", False) and not (case.simulate or (case.simulate is None and small)):
         pytest.skip("too large for the CUDA simulator (runs on a real GPU)")
     rng = np.random.default_rng(0)
     arrays = [(case.scale * rng.standard_normal(s) + case.shift).astype(np.float32) for s in case.shapes]
@@ -257,6 +262,21 @@ CASES = [
     Case("adam 3 steps", [(7, 5)] * 4, adam(0.01)),
     Case("adam 1 step", [(7,)] * 2, adam(0.0)),
     Case("copy, add, normalize, reshape", [(2, 2, 3, 3), (2,), (2,)], arrays),
+    # Several blocks and tiles on a GPU (256 threads a block, 16×16 tiles): sizes just past them.
+    *[Case(f"{name} 2 blocks", [(300,), (300,)], activation(name), scale=3.0) for name in ("relu", "gelu")],
+    Case("matmul 2x3 tiles", [(17, 19), (19, 33)], lambda be, a, b: be.matmul(a, b)),
+    Case("linear 2x3 tiles", [(17, 20), (33, 20), (33,), (17, 33)], linear, simulate=True),
+    Case(
+        "conv 625 rows: 2 weight-gradient shares",
+        conv_shapes(1, 1, 25, 25, 2, 3, 1, 1),
+        conv(False, 1, 1),
+        simulate=True,
+    ),
+    Case("maxpool 2 blocks", [(2, 3, 17, 16), (2, 3, 8, 8)], maxpool, simulate=True),
+    Case("layernorm 2 blocks of rows", [(300, 3), (3,), (3,), (300, 3)], layernorm, simulate=True),
+    Case("attention 40 tokens", [(1, 1, 40, 4)] * 4, attention),
+    Case("sgd 2 blocks", [(300,)] * 3, sgd),
+    Case("adam 2 blocks, weight decay", [(300,)] * 3, adam(0.01)),
 ]
 
 

@@ -23,3 +23,13 @@ def test_simulator_is_never_picked_by_auto(gpu):
 
     if gpu.simulated:
         assert get_backend("auto").name != "cuda"
+
+
+def test_attention_beyond_the_token_limit_is_one_clear_error(gpu):
+    import numpy as np
+
+    from nnsim.engine.backends.cuda import MAX_TOKENS
+
+    q = gpu.asarray(np.zeros((1, 1, MAX_TOKENS + 1, 2), np.float32))
+    with pytest.raises(NnsimError, match=f"up to {MAX_TOKENS} tokens, got {MAX_TOKENS + 1}"):
+        gpu.attention_forward(q, q, q)
