@@ -63,9 +63,10 @@ def load_image(path, mode: str | None = None, size: tuple[int, int] | None = Non
         image = ImageOps.exif_transpose(image)
         notes.append("turned upright as its EXIF orientation says")
     gray = _to_gray_or_rgb(image, notes)
-    if mode is not None and mode != gray.mode:
+    kind = "RGB" if gray.mode == "RGB" else "L"  # "F" (high bit depth) is gray too
+    if mode is not None and mode != kind:
         notes.append("converted colour to grayscale" if mode == "L" else "converted grayscale to RGB")
-        gray = gray.convert(mode)
+        gray = gray.convert("L").convert(mode) if gray.mode == "F" else gray.convert(mode)
     image = gray
     if size is not None and image.size != tuple(size):
         from PIL import Image
@@ -75,7 +76,7 @@ def load_image(path, mode: str | None = None, size: tuple[int, int] | None = Non
             tuple(size), Image.Resampling.LANCZOS if max(image.size) > max(size) else Image.Resampling.BILINEAR
         )
     pixels = np.asarray(image, dtype=np.float32) / 255.0
-    tensor = pixels if image.mode == "L" else np.ascontiguousarray(pixels.transpose(2, 0, 1))
+    tensor = pixels if image.mode in ("L", "F") else np.ascontiguousarray(pixels.transpose(2, 0, 1))
     return LoadedImage(np.clip(tensor, 0.0, 1.0), original_size, original_mode, notes)
 
 
@@ -89,10 +90,11 @@ def _to_gray_or_rgb(image, notes: list[str]):
         top = 65535.0 if mode.startswith("I;16") or values.max() > 255 else 255.0
         if mode == "F" and values.max() <= 1.0:
             top = 1.0
-        notes.append(f"scaled {mode} pixels to 8 bits")
+        notes.append(f"scaled {mode} pixels to 0..1 (every level kept)")
         from PIL import Image
 
-        return Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8), mode="L")
+        # a float image ("F") on the 0..255 scale of the others: no level is lost to 8 bits
+        return Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.float32), mode="F")
     if mode == "1":
         return image.convert("L")
     if mode == "P":

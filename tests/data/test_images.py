@@ -39,21 +39,27 @@ def test_palette_cmyk_16bit_and_1bit(tmp_path):
     Image.new("CMYK", (4, 4), (0, 0, 0, 0)).save(tmp_path / "c.jpg")
     cmyk = load_image(tmp_path / "c.jpg")
     assert cmyk.tensor.shape == (3, 4, 4) and cmyk.tensor.min() > 0.9  # no ink is white
-    sixteen = Image.fromarray(np.full((3, 3), 65535, dtype=np.uint16))
-    sixteen.save(tmp_path / "16.png")
+    values = np.array([[0, 256, 32768], [40000, 65535, 1000], [7, 255, 60000]], dtype=np.uint16)
+    Image.fromarray(values).save(tmp_path / "16.png")
     loaded = load_image(tmp_path / "16.png")
-    assert loaded.tensor.shape == (3, 3) and loaded.tensor.max() == 1.0
+    assert loaded.tensor.shape == (3, 3)
+    # scaled by 65535, not truncated to 8 bits (32768 -> 127/255) and not clipped (256 -> 1.0)
+    np.testing.assert_allclose(loaded.tensor, values / 65535.0, rtol=1e-6)
     Image.new("1", (5, 5), 1).save(tmp_path / "b.png")
     assert load_image(tmp_path / "b.png").tensor.min() == 1.0
 
 
 def test_exif_rotation_is_applied(tmp_path):
-    image = Image.new("L", (4, 2), 0)
+    pixels = np.zeros((8, 16), dtype=np.uint8)
+    pixels[:, :8] = 255  # white left half, 16 wide and 8 high as stored
+    image = Image.fromarray(pixels)
     exif = image.getexif()
-    exif[0x0112] = 6  # rotate 90° clockwise to view
-    image.save(tmp_path / "r.jpg", exif=exif)
+    exif[0x0112] = 6  # stored turned: rotate 90° clockwise to view
+    image.save(tmp_path / "r.jpg", exif=exif, quality=95)
     loaded = load_image(tmp_path / "r.jpg")
-    assert loaded.tensor.shape == (4, 2)
+    assert loaded.tensor.shape == (16, 8)
+    top, bottom = loaded.tensor[:6].mean(), loaded.tensor[10:].mean()
+    assert top > 0.9 and bottom < 0.1  # turned clockwise, the left edge is now the top
     assert any("EXIF" in note for note in loaded.notes)
 
 

@@ -128,7 +128,16 @@ def test_checkpoint_every_epoch_and_at_the_end(tmp_path):
 
 
 def test_focal_loss_with_per_class_alpha_trains():
-    done = events_of(Trainer(config(loss="focal", alpha=[0.25, 0.75], gamma=2.0), tiny_dataset()))[-1]
+    from nnsim.engine.losses import cross_entropy, focal_loss
+
+    trainer = Trainer(config(loss="focal", alpha=[0.25, 0.75], gamma=2.0), tiny_dataset())
+    x, y = trainer.x_train[:16], trainer.y_train[:16]
+    logits = np.asarray(trainer.forward(x), dtype=np.float64)
+    loss, _, _ = trainer.loss(trainer.forward(x), y)
+    assert loss == pytest.approx(focal_loss(logits, y, alpha=[0.25, 0.75], gamma=2.0)[0], rel=1e-5)
+    for other in (focal_loss(logits, y, alpha=1.0, gamma=2.0)[0], cross_entropy(logits, y)[0]):
+        assert abs(loss - other) > 1e-3  # α and γ both change the number
+    done = events_of(trainer)[-1]
     assert done.test_accuracy >= 0.9
 
 
