@@ -344,8 +344,16 @@ def test_bench_quick_json():
     assert report["peak_gflops"] > 0 and report["backend"] == "cpu"
     kernels = {k["kernel"] for k in report["kernels"]}
     assert {"matmul 512", "conv block 2 backward", "attention forward"} <= kernels
-    assert all(k["gflops"] > 0 and k["speedup_vs_reference"] > 0 for k in report["kernels"])
+    by_name = {k["kernel"]: k for k in report["kernels"]}
+    assert by_name["matmul 512"]["gflop"] == pytest.approx(2 * 512**3 / 1e9)  # the work counted right
+    for k in report["kernels"]:  # each figure follows from the measured times
+        assert 1e-7 < k["seconds"] < 10 and 1e-7 < k["reference_seconds"] < 100, k
+        assert k["gflops"] == pytest.approx(k["gflop"] / k["seconds"])
+        assert k["percent_of_peak"] == pytest.approx(100 * k["gflops"] / report["peak_gflops"])
+        assert k["speedup_vs_reference"] == pytest.approx(k["reference_seconds"] / k["seconds"])
     assert {(s["model"], s["batch"]) for s in report["steps"]} == {("cnn", 64), ("vit", 64)}
+    for step in report["steps"]:
+        assert step["samples_per_s"] == pytest.approx(step["batch"] / step["seconds"])
 
 
 def test_app_commands_fail_in_one_line_without_a_terminal(tmp_path):
@@ -453,3 +461,138 @@ def test_serve_beyond_loopback_warns_once():
         server.terminate()
         server.wait(timeout=10)
     assert first.startswith(f"nnsim: warning: serving on 0.0.0.0: anyone who can reach port {port} gets the app")
+
+
+def _figures(result):
+    """What a run computed, without what depends on the clock."""
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    clock = {"samples_per_s", "seconds"}
+    return [{k: v for k, v in e.items() if k not in clock} for e in events]
+
+
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_the_same_seed_gives_the_same_figures(backend):
+    """Kernels split work into a fixed number of chunks, so even parallel sums repeat exactly."""
+    args = ("train", "--model", "cnn", "--backend", backend, "--max-steps", "6", "--seed", "3", "--json")
+    first, second = nnsim(*args), nnsim(*args)
+    assert first.returncode == 0, first.stderr
+    assert _figures(first) == _figures(second)
+    other = nnsim(*args[:-2], "4", "--json")
+    assert _figures(other) != _figures(first)
+
+
+NO_NUMBA = "import sys; sys.modules['numba'] = None  # as if Numba were not installed\n"
+
+
+def test_auto_falls_back_to_the_reference_backend_without_numba(tmp_path):
+    script = NO_NUMBA + (
+        "from nnsim.engine.backends import get_backend\n"
+        "print(get_backend('auto').name)\n"
+        "from nnsim.cli import main\n"
+        "sys.exit(main(['train', '--model', 'mlp', '--max-steps', '2', '--json']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "reference"
+    assert json.loads(lines[-1])["backend"] == "reference"
+    explicit = subprocess.run(
+        [sys.executable, "-c", NO_NUMBA + "from nnsim.cli import main; sys.exit(main(['train', '--backend', 'cpu']))"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert_one_line_error(explicit, "the cpu backend needs Numba")
+
+
+def _train_until_steps(tmp_path, *flags, steps=1):
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nnsim",
+            "train",
+            "--model",
+            "cnn",
+            "--epochs",
+            "50",
+            "--backend",
+            "reference",
+            "--json",
+            *flags,
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = []
+    for line in process.stdout:
+        event = json.loads(line)
+        if event["event"] == "step":
+            seen.append(event["step"])
+            if len(seen) >= steps:
+                break
+    return process, seen
+
+
+def test_ctrl_c_with_a_checkpoint_saves_there_and_the_run_resumes(tmp_path):
+    process, _ = _train_until_steps(tmp_path, "--checkpoint", "run.npz", steps=2)
+    try:
+        process.send_signal(signal.SIGINT)
+        rest, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and "Traceback" not in stderr
+    last = [json.loads(line) for line in rest.splitlines() if '"event": "step"' in line]
+    saved = load_checkpoint(tmp_path / "run.npz")[1]
+    assert "run.npz" in stderr and saved["steps"] >= 2
+    if last:
+        assert saved["steps"] == last[-1]["step"]
+    resumed = nnsim(
+        "train",
+        "--model",
+        "cnn",
+        "--backend",
+        "reference",
+        "--resume",
+        "run.npz",
+        "--max-steps",
+        saved["steps"] + 1,
+        "--json",
+        cwd=tmp_path,
+    )
+    steps = [json.loads(line)["step"] for line in resumed.stdout.splitlines() if '"event": "step"' in line]
+    assert resumed.returncode == 0 and steps == [saved["steps"] + 1]
+
+
+def test_a_second_ctrl_c_stops_at_once_in_one_line(tmp_path):
+    process, _ = _train_until_steps(tmp_path)
+    try:
+        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and "interrupted" in stderr
+
+
+def test_ctrl_c_while_the_kernels_compile_is_one_line(tmp_path):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "NUMBA_ENABLE_CUDASIM": "0"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nnsim", "train", "--model", "cnn", "--backend", "cpu", "--max-steps", "1"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        time.sleep(4)  # an empty cache: the kernels take tens of seconds to compile
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "nnsim: interrupted"

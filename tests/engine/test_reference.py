@@ -137,3 +137,19 @@ def test_backend_registry(ref):
     assert get_backend("auto").name == expected
     with pytest.raises(NnsimError, match="unknown backend"):
         get_backend("tpu")
+
+
+def test_gelu_and_layer_norm_are_their_formulas(ref, rng):
+    """The reference itself against the written formulas (the fast backends are checked against it)."""
+    import math
+
+    z = np.linspace(-5, 5, 41)
+    gelu = np.array([0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v**3))) for v in z])
+    np.testing.assert_allclose(ref.activation_forward("gelu", z), gelu, rtol=1e-12, atol=1e-15)
+    x, gamma, beta = rng.standard_normal((3, 5)), rng.standard_normal(5), rng.standard_normal(5)
+    y, _, _ = ref.layernorm_forward(x, gamma, beta, eps=1e-5)
+    for row, out in zip(x, y, strict=True):
+        mean = sum(row) / len(row)
+        var = sum((v - mean) ** 2 for v in row) / len(row)  # the biased variance, as PyTorch's LayerNorm
+        expected = [(v - mean) / math.sqrt(var + 1e-5) * g + b for v, g, b in zip(row, gamma, beta, strict=True)]
+        np.testing.assert_allclose(out, expected, rtol=1e-10)

@@ -217,3 +217,37 @@ async def test_a_broken_lesson_shows_error_panels_not_a_crash():
                 panels += list(screen.query(".error-panel"))
             assert panels, path.name
             assert any(f"{path.name}:" in shown(p) for p in panels), path.name
+
+
+async def test_q_quits_while_a_widget_trains_in_a_worker(tmp_path, monkeypatch):
+    """Quitting mid-training does not wait for the training to finish, nor raise."""
+    import time
+
+    lesson = tmp_path / "01-net.md"
+    lesson.write_text(
+        '+++\ntitle = "T"\nsection = 1\nsummary = "s"\n+++\nProse.\n\n```nnsim\nwidget = "network"\n'
+        "hidden = [512]\nsteps = 100000\nseed = 11\n```\n",
+        encoding="utf-8",
+    )
+    import threading
+
+    from nnsim.tui.live import network
+
+    returned, train = threading.Event(), network._train
+
+    def watched(*args):
+        try:
+            return train(*args)
+        finally:
+            returned.set()
+
+    monkeypatch.setattr(network, "_train", watched)
+    app = make_app(lesson)
+    start = time.perf_counter()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        assert any(worker.is_running for worker in app.workers)  # training has begun
+        await pilot.press("q")
+    assert time.perf_counter() - start < 10  # its 14,000 steps (100 epochs) take minutes
+    assert app.return_code in (0, None)
+    assert returned.wait(timeout=10)  # the training itself stopped too, between two steps

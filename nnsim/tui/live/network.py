@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
@@ -22,9 +21,25 @@ class TrainedMLP:
     std: float
 
 
-@cache
-def train_mlp(hidden: tuple[int, ...], steps: int, seed: int) -> TrainedMLP:
-    """Train 784 → hidden → 10 on mnist-mini with the engine's Trainer (reference backend)."""
+_TRAINED: dict[tuple, TrainedMLP] = {}  # a network trained once is kept for the rest of the run
+
+
+def train_mlp(hidden: tuple[int, ...], steps: int, seed: int, cancelled=lambda: False) -> TrainedMLP | None:
+    """Train 784 → hidden → 10 on mnist-mini with the engine's Trainer (reference backend).
+
+    Between steps it asks ``cancelled()``; if that says yes (the learner left the step or quit),
+    it stops and returns None.
+    """
+    key = (tuple(hidden), steps, seed)
+    if key not in _TRAINED:
+        trained = _train(hidden, steps, seed, cancelled)
+        if trained is None:
+            return None
+        _TRAINED[key] = trained
+    return _TRAINED[key]
+
+
+def _train(hidden, steps, seed, cancelled) -> TrainedMLP | None:
     from nnsim.engine import layers as L
     from nnsim.engine.losses import softmax
     from nnsim.engine.trainer import DoneEvent, TrainConfig, Trainer
@@ -43,6 +58,8 @@ def train_mlp(hidden: tuple[int, ...], steps: int, seed: int) -> TrainedMLP:
     trainer = Trainer(config)
     accuracy = 0.0
     for event in trainer.run():
+        if cancelled():
+            return None
         if isinstance(event, DoneEvent):
             accuracy = event.test_accuracy or 0.0
     model = trainer.model

@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import ProgressBar, Static
+from textual.worker import get_current_worker
 
 from nnsim.lessons.params import NetworkParams
 from nnsim.tui.canvas import BrailleCanvas
@@ -70,8 +71,12 @@ class NetworkDiagram(Vertical, can_focus=True):
 
     @work(thread=True, exclusive=True)
     def train(self) -> None:
-        trained = train_mlp(tuple(self.params.hidden), self.params.steps, self.params.seed)
-        self.app.call_from_thread(self._trained, trained)
+        worker = get_current_worker()
+        trained = train_mlp(
+            tuple(self.params.hidden), self.params.steps, self.params.seed, cancelled=lambda: worker.is_cancelled
+        )
+        if trained is not None:
+            self.app.call_from_thread(self._trained, trained)
 
     def _trained(self, trained: TrainedMLP) -> None:
         self.trained = trained
