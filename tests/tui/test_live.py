@@ -58,3 +58,11 @@ def test_train_mlp_learns_and_its_activations_are_its_weights_at_work():
     hidden = np.maximum(trained.weights[0] @ pixels + trained.biases[0], 0)
     np.testing.assert_allclose(trained.activations[0][1], hidden, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(trained.probabilities.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_classify_counts_the_cnns_parameters():
+    from nnsim.tui.live.classify import lesson_cnn
+
+    model, _ = lesson_cnn()
+    expected = sum(value.size for value in model.state_dict().values())
+    assert classify(SAMPLES / "digits" / "3.png", top=1).parameters == expected > 10_000

@@ -60,7 +60,7 @@ async def test_pixel_grid_rgb_channels(tmp_path):
         grid = app.screen.query_one(PixelGrid)
         assert grid.tensor.ndim == 3 and grid.tensor.shape[0] == 3
         c, h, w = grid.tensor.shape
-        assert f"3×{h}×{w}" in shown(grid.query_one("#pixel-title"))
+        assert f"shrunk to fit: 3 × {h} × {w}" in shown(grid.query_one("#pixel-title"))
         assert len(grid.query(ImageCells)) == 4
         await pilot.press("c", "c")
         assert grid.channel == 2
@@ -218,3 +218,19 @@ async def test_quiz_answers_by_key_and_by_click():
         await pilot.click("#choice-0")
         assert quiz.chosen == 0 and "Right" in shown(quiz.query_one("#verdict"))
         assert quiz.query_one("#choice-0", Button).has_class("-right")
+
+
+async def test_pixel_grid_title_gives_the_files_real_shape(tmp_path):
+    from PIL import Image
+
+    from nnsim.tui.widgets.pixel_grid import PixelGrid
+
+    app = make_app(lesson_with(tmp_path, 'widget = "pixel_grid"\nimage = "photos/astronaut.jpg"'))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        grid = app.screen.query_one(PixelGrid)
+        width, height = Image.open(SAMPLES / "photos" / "astronaut.jpg").size
+        title = shown(grid.query_one("#pixel-title"))
+        assert f"shape C × H × W = 3 × {height} × {width}" in title
+        shown_h, shown_w = grid.tensor.shape[-2:]
+        assert (shown_h, shown_w) != (height, width) and f"shrunk to fit: 3 × {shown_h} × {shown_w}" in title

@@ -28,6 +28,7 @@ class Classification:
     input_shape: tuple[int, ...]  # C×H×W of that input
     notes: list[str]  # what was done to the image to make it fit
     top: list[tuple[str, float]]  # (class, probability), most likely first
+    parameters: int  # the CNN's weights and biases, counted
 
 
 def classify(path: Path, top: int) -> Classification:
@@ -36,4 +37,5 @@ def classify(path: Path, top: int) -> Classification:
 
     model, meta = lesson_cnn()
     tensor, notes = prepare_image(path, model.config.input_shape, meta.get("background"))
-    return Classification(tensor[0], tuple(model.config.input_shape), notes, top_classes(tensor, model, meta, top))
+    top_k = top_classes(tensor, model, meta, top)
+    return Classification(tensor[0], tuple(model.config.input_shape), notes, top_k, model.parameter_count())

@@ -94,6 +94,7 @@ class Classify(Vertical, can_focus=True):
         picture = half_blocks(to_rgb(result.picture))
         shape = "×".join(str(n) for n in result.input_shape)
         picture.append(f"\nwhat the CNN sees: {shape}", style="dim")
+        picture.append(f"\nthe CNN: {result.parameters:,} weights and biases", style="dim")
         self.query_one("#classify-picture", Static).update(picture)
         self.query_one("#classify-guesses", Static).update(self._guesses(self.names[self.chosen], result))
 

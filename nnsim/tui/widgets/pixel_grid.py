@@ -93,6 +93,7 @@ class PixelGrid(Vertical, can_focus=True):
             self.problem = str(error)
             return False
         self.tensor, self.notes, self.problem = loaded.tensor, loaded.notes, None
+        self.file_size = loaded.original_size  # (width, height) of the file; the tensor may be shrunk
         self.name_shown = name
         height, width = self.spatial
         size = self.params.zoom_size
@@ -144,13 +145,23 @@ class PixelGrid(Vertical, can_focus=True):
 
     def _title(self) -> Text:
         height, width = self.spatial
+        file_width, file_height = self.file_size
+        channels = "3 × " if self.is_rgb else ""
         text = Text()
         text.append(f"{self.name_shown}", style="bold")
         if self.is_rgb:
-            text.append(f"  →  X ∈ ℝ^(3×{height}×{width}),  shape C × H × W = 3 × {height} × {width}")
+            text.append(
+                f"  →  X ∈ ℝ^(3×{file_height}×{file_width}),  shape C × H × W = 3 × {file_height} × {file_width}"
+            )
         else:
-            text.append(f"  →  X ∈ ℝ^({height}×{width}),  shape H × W = {height} × {width}")
-        text.append(f"\n{self.tensor.size:,} numbers in 0..1", style="dim")
+            text.append(f"  →  X ∈ ℝ^({file_height}×{file_width}),  shape H × W = {file_height} × {file_width}")
+        if (height, width) != (file_height, file_width):
+            text.append(
+                f"\nshown here shrunk to fit: {channels}{height} × {width}, {self.tensor.size:,} numbers in 0..1",
+                style="dim",
+            )
+        else:
+            text.append(f"\n{self.tensor.size:,} numbers in 0..1", style="dim")
         if self.notes:
             text.append(f" · {'; '.join(self.notes)}", style="dim")
         return text
