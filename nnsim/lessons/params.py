@@ -163,3 +163,54 @@ class QuizParams(Params):
         if not self.explanation:
             found.append("a quiz needs an explanation, shown after the learner answers")
         return found
+
+
+@widget("softmax", "SoftmaxBars")
+@dataclass
+class SoftmaxParams(Params):
+    """Logits become probabilities: exp, sum and division shown, with a temperature."""
+
+    classes: list[str] = field(default_factory=lambda: ["cat", "dog", "car"])
+    logits: list[float] = field(default_factory=lambda: [2.0, 1.0, 0.1])
+    temperature: float = 1.0
+    step: float = 0.1  # how much + and − change a logit
+
+    def problems(self) -> list[str]:
+        found = []
+        if len(self.classes) != len(self.logits):
+            found.append(f"'classes' has {len(self.classes)} names but 'logits' {len(self.logits)} numbers")
+        if not 2 <= len(self.logits) <= 8:
+            found.append(f"softmax needs 2 to 8 classes, got {len(self.logits)}")
+        if not self.temperature > 0:
+            found.append(f"'temperature' must be > 0, got {self.temperature}")
+        return found + ([] if self.step > 0 else [f"'step' must be > 0, got {self.step}"])
+
+
+@widget("loss_explorer", "LossExplorer")
+@dataclass
+class LossExplorerParams(Params):
+    """Cross-entropy and focal loss of one prediction, term by term, and their curves."""
+
+    classes: list[str] = field(default_factory=lambda: ["cat", "dog", "car"])
+    true_class: int = 1  # index into classes
+    probabilities: list[float] = field(default_factory=lambda: [0.01, 0.95, 0.04])
+    other: list[float] = field(default_factory=lambda: [0.80, 0.10, 0.10])  # the second example (key e)
+    alpha: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # focal loss weight per class
+    gamma: float = 2.0
+
+    def problems(self) -> list[str]:
+        found = []
+        n = len(self.classes)
+        for name in ("probabilities", "other", "alpha"):
+            values = getattr(self, name)
+            if len(values) != n:
+                found.append(f"'{name}' needs one number per class ({n}), got {len(values)}")
+            elif min(values) < 0:
+                found.append(f"'{name}' must not be negative")
+        for name in ("probabilities", "other"):
+            total = sum(getattr(self, name))
+            if len(getattr(self, name)) == n and abs(total - 1.0) > 1e-6:
+                found.append(f"'{name}' must add up to 1 (they are probabilities), got {total:g}")
+        if not 0 <= self.true_class < n:
+            found.append(f"'true_class' must be a class, 0 to {n - 1}, got {self.true_class}")
+        return found + ([] if self.gamma >= 0 else [f"'gamma' must be >= 0, got {self.gamma}"])

@@ -17,6 +17,8 @@ STEPS = [  # (lesson file, step index, what it shows)
     ("05-building-a-network.md", 0, "network"),
     ("05-building-a-network.md", 1, "dense_layer"),
     ("02-picture-to-numbers.md", 4, "quiz"),
+    ("07-softmax.md", 0, "softmax"),
+    ("08-loss-functions.md", 1, "loss_explorer"),
 ]
 
 

@@ -234,3 +234,52 @@ async def test_pixel_grid_title_gives_the_files_real_shape(tmp_path):
         assert f"shape C × H × W = 3 × {height} × {width}" in title
         shown_h, shown_w = grid.tensor.shape[-2:]
         assert (shown_h, shown_w) != (height, width) and f"shrunk to fit: 3 × {shown_h} × {shown_w}" in title
+
+
+async def test_softmax_shows_the_workshops_figures_and_feeds_the_loss(tmp_path):
+    from nnsim.tui.widgets.loss_explorer import LossExplorer
+    from nnsim.tui.widgets.softmax import SoftmaxBars
+
+    app = make_app(lesson_with(tmp_path, 'widget = "softmax"', 'widget = "loss_explorer"\ngamma = 0.0'))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        softmax, loss = app.screen.query_one(SoftmaxBars), app.screen.query_one(LossExplorer)
+        table = shown(softmax.query_one("#softmax-table"))
+        for figure in ("7.3891", "2.7183", "1.1052", "÷ 11.2125", "0.6590", "0.2424", "0.0986"):
+            assert figure in table  # e^2, e^1, e^0.1, their sum, and the seed's 0.66 / 0.24 / 0.10
+        assert "predicted: cat" in shown(softmax.query_one("#softmax-sum"))
+        expected = np.exp([2.0, 1.0, 0.1]) / np.exp([2.0, 1.0, 0.1]).sum()
+        np.testing.assert_allclose(loss.state.probabilities, expected, rtol=1e-12)  # published to the loss
+        assert loss.terms.cross_entropy == pytest.approx(-np.log(expected[1]))  # true class: dog
+        softmax.focus()
+        await pilot.press(
+            "down", "plus", "plus", "plus", "plus", "plus", "plus", "plus", "plus", "plus", "plus", "plus"
+        )
+        await settle(pilot)
+        assert softmax.state.logits[1] == pytest.approx(2.1)
+        assert "predicted: dog" in shown(softmax.query_one("#softmax-sum"))
+        assert sum(softmax.probabilities) == pytest.approx(1.0)
+        assert loss.terms.p_true == pytest.approx(softmax.probabilities[1])
+        await pilot.press("right_square_bracket", "a")
+        await settle(pilot)
+        assert softmax.state.temperature == 2.0 and len(softmax.state.logits) == 4
+
+
+async def test_loss_explorer_computes_the_workshops_examples(tmp_path):
+    from nnsim.tui.widgets.loss_explorer import LossExplorer
+
+    app = make_app(lesson_with(tmp_path, 'widget = "loss_explorer"'))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        loss = app.screen.query_one(LossExplorer)
+        text = shown(loss.query_one("#loss-terms"))
+        assert "= 0.0513" in text and "= 0.000128" in text  # CE 0.05 and focal 0.00013 (α = 1, γ = 2)
+        loss.focus()
+        await pilot.press("e")
+        await settle(pilot)
+        text = shown(loss.query_one("#loss-terms"))
+        assert "= 2.3026" in text and "= 1.8651" in text  # CE 2.30 and focal 1.865 for the bad prediction
+        assert loss.terms.focal == pytest.approx(-(0.9**2) * np.log(0.1))
+        await pilot.press("a")
+        await settle(pilot)
+        assert loss.terms.focal == pytest.approx(-2.0 * 0.9**2 * np.log(0.1))  # α of dog raised to 2

@@ -1,0 +1,135 @@
+"""SoftmaxBars: logits become probabilities, p_i = e^(z_i/T) / Σ_j e^(z_j/T), every number shown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from nnsim.lessons.params import SoftmaxParams
+from nnsim.tui.formatting import number
+from nnsim.tui.live.losses import softmax_steps
+from nnsim.tui.messages import Publish
+
+BAR_WIDTH = 20
+LIMIT = 10.0
+NEW_CLASS_NAMES = ("bird", "ship", "frog", "tree", "boat")
+
+
+@dataclass(frozen=True)
+class SoftmaxState:
+    classes: tuple[str, ...]
+    logits: tuple[float, ...]
+    temperature: float
+    picked: int
+
+
+class SoftmaxBars(Vertical, can_focus=True):
+    """↑/↓ pick a class, +/− change its logit, [ and ] the temperature, a adds a class, d removes one."""
+
+    BINDINGS = [
+        Binding("up", "pick(-1)", "Class ↑", show=False),
+        Binding("down", "pick(1)", "Class ↓", show=False),
+        Binding("plus,equals_sign", "nudge(1)", "Logit +", key_display="+"),
+        Binding("minus,underscore", "nudge(-1)", "Logit −", key_display="−"),
+        Binding("right_square_bracket", "temperature(1)", "T up", key_display="]"),
+        Binding("left_square_bracket", "temperature(-1)", "T down", key_display="["),
+        Binding("a", "add_class", "Add class"),
+        Binding("d", "remove_class", "Remove class"),
+    ]
+
+    state: reactive[SoftmaxState] = reactive(SoftmaxState((), (), 1.0, 0), init=False)
+
+    def __init__(self, params: SoftmaxParams, base: Path | None = None):
+        super().__init__()
+        self.params = params
+        initial = SoftmaxState(tuple(params.classes), tuple(params.logits), float(params.temperature), 0)
+        self.set_reactive(SoftmaxBars.state, initial)
+        self.steps = softmax_steps(initial.logits, initial.temperature)
+
+    def compose(self) -> ComposeResult:
+        yield Static("Softmax: scores (logits) to probabilities", classes="widget-title")
+        yield Static(id="softmax-table")
+        yield Static(id="softmax-sum")
+
+    def on_mount(self) -> None:
+        self.redraw()
+
+    def watch_state(self) -> None:
+        self.redraw()
+
+    @property
+    def probabilities(self) -> list[float]:
+        return [float(p) for p in self.steps.probs]
+
+    def redraw(self) -> None:
+        state = self.state
+        self.steps = steps = softmax_steps(state.logits, state.temperature)
+        best = int(steps.probs.argmax())
+        t = state.temperature
+        table = Table(show_edge=False, box=None, padding=(0, 1), header_style="bold")
+        for column in ("class", "z", f"z/T (T = {number(t)})" if t != 1 else "", "e^(z/T)", "÷ Σ", "p", ""):
+            table.add_column(column, no_wrap=True)
+        for i, name in enumerate(state.classes):
+            filled = int(round(steps.probs[i] * BAR_WIDTH))
+            bar = Text("█" * filled, style="green" if i == best else "blue")
+            bar.append("░" * (BAR_WIDTH - filled), style="dim")
+            table.add_row(
+                Text(("▸ " if i == state.picked else "  ") + name, style="bold" if i == state.picked else ""),
+                number(state.logits[i]),
+                number(steps.scaled[i], 3) if t != 1 else "",
+                f"{steps.exps[i]:.4f}",
+                f"÷ {steps.total:.4f}",
+                Text(f"{steps.probs[i]:.4f}", style="bold reverse" if i == best else "bold"),
+                bar,
+            )
+        self.query_one("#softmax-table", Static).update(table)
+        summary = Text(f"Σ e^(z/T) = {steps.total:.4f}     Σ p = {steps.probs.sum():.4f}\n")
+        summary.append(f"predicted: {state.classes[best]}", style="bold")
+        summary.append(f" (the largest p, {steps.probs[best]:.1%})")
+        if t < 1:
+            summary.append(f"\nT = {number(t)} < 1 sharpens: the top class takes more", style="italic")
+        elif t > 1:
+            summary.append(f"\nT = {number(t)} > 1 flattens: the classes even out", style="italic")
+        self.query_one("#softmax-sum", Static).update(summary)
+        self.post_message(Publish(self, "probabilities", tuple(self.probabilities)))
+
+    def action_pick(self, direction: int) -> None:
+        state = self.state
+        self.state = replace(state, picked=(state.picked + direction) % len(state.logits))
+
+    def action_nudge(self, direction: int) -> None:
+        state = self.state
+        logits = list(state.logits)
+        logits[state.picked] = round(max(-LIMIT, min(LIMIT, logits[state.picked] + direction * self.params.step)), 6)
+        self.state = replace(state, logits=tuple(logits))
+
+    def action_temperature(self, direction: int) -> None:
+        t = self.state.temperature * (2.0 if direction > 0 else 0.5)
+        self.state = replace(self.state, temperature=max(0.125, min(8.0, t)))
+
+    def action_add_class(self) -> None:
+        state = self.state
+        if len(state.logits) >= 8:
+            return
+        name = next((n for n in NEW_CLASS_NAMES if n not in state.classes), f"class {len(state.classes)}")
+        self.state = replace(state, classes=(*state.classes, name), logits=(*state.logits, 0.0))
+
+    def action_remove_class(self) -> None:
+        state = self.state
+        if len(state.logits) <= 2:
+            return
+        keep = [i for i in range(len(state.logits)) if i != state.picked]
+        self.state = SoftmaxState(
+            tuple(state.classes[i] for i in keep),
+            tuple(state.logits[i] for i in keep),
+            state.temperature,
+            min(state.picked, len(keep) - 1),
+        )
