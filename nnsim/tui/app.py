@@ -54,6 +54,12 @@ class NnsimApp(App):
             self.pop_screen()
         self.push_screen(LessonScreen(entry, start))
 
+    def next_entry(self, entry: Entry) -> Entry | None:
+        """The lesson after `entry` in the list, if there is one."""
+        keys = [e.key for e in self.entries]
+        index = keys.index(entry.key) if entry.key in keys else len(keys)
+        return self.entries[index + 1] if index + 1 < len(self.entries) else None
+
     def action_help(self) -> None:
         from nnsim.tui.screens.help import HelpScreen
 

@@ -107,7 +107,12 @@ async def test_every_step_by_mouse(path):
             await settle(pilot)
             assert screen.step_index == index
             assert not screen.query(".error-panel")
-        assert screen.query_one("#next", Button).disabled
+        last_lesson = path == LESSON_FILES[-1]
+        next_button = screen.query_one("#next", Button)
+        assert next_button.disabled == last_lesson  # the last step offers the next lesson
+        if not last_lesson:
+            following = parse_lesson(LESSON_FILES[row + 1])
+            assert f"Lesson {following.section}: {following.title}" in str(next_button.label)
         for index in reversed(range(len(lesson.steps) - 1)):
             await pilot.click("#previous")
             await settle(pilot)
@@ -251,3 +256,19 @@ async def test_q_quits_while_a_widget_trains_in_a_worker(tmp_path, monkeypatch):
     assert time.perf_counter() - start < 10  # its 14,000 steps (100 epochs) take minutes
     assert app.return_code in (0, None)
     assert returned.wait(timeout=10)  # the training itself stopped too, between two steps
+
+
+async def test_the_last_step_leads_to_the_next_lesson(own_progress):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter")
+        await settle(pilot)
+        first = app.screen
+        for _ in range(len(first.lesson.steps)):
+            await pilot.press("right")
+            await settle(pilot)
+        assert isinstance(app.screen, LessonScreen) and app.screen is not first
+        assert app.screen.lesson.path.name == LESSON_FILES[1].name and app.screen.step_index == 0
+        assert app.progress.get(LESSON_FILES[0].name).done
+        await pilot.press("escape")
+        assert isinstance(app.screen, HomeScreen)  # one lesson screen at a time

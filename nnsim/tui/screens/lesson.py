@@ -132,11 +132,17 @@ class LessonScreen(NnsimScreen):
         dots = "".join("[b $accent]●[/]" if i == index else "●" if i < index else "○" for i in range(total))
         self.query_one("#step-label", Static).update(f"Step {index + 1}/{total}  {dots}")
         self.query_one("#previous", Button).disabled = index == 0
-        self.query_one("#next", Button).disabled = index >= total - 1
+        last = index >= total - 1
+        following = self.app.next_entry(self.entry) if last else None
+        next_button = self.query_one("#next", Button)
+        next_button.label = f"Lesson {following.lesson.section or ''}: {following.title} ▶" if following else "Next ▶"
+        next_button.disabled = last and following is None
 
     async def action_next(self) -> None:
         if self.step_index < len(self.lesson.steps) - 1:
             await self.show_step(self.step_index + 1)
+        elif (following := self.app.next_entry(self.entry)) is not None:
+            self.app.open_lesson(following)  # this one is done: every step has been seen
 
     async def action_previous(self) -> None:
         if self.step_index > 0:
