@@ -98,6 +98,7 @@ class TrainConfig:
     )
     eval_batch_size: int = 500
     sizes: dict = field(default_factory=dict)
+    precision: str = "float32"  # "float64" on the reference backend: exact small figures for a lesson
 
     def resolved(self) -> TrainConfig:
         """A copy with defaults filled in, checked; every problem is one NnsimError."""
@@ -128,6 +129,10 @@ class TrainConfig:
             raise NnsimError(f"gamma must be >= 0, got {self.gamma}")
         if np.any(np.asarray(self.alpha, dtype=float) < 0):
             raise NnsimError("alpha must be >= 0")
+        if self.precision not in ("float32", "float64"):
+            raise NnsimError(f"precision must be float32 or float64, got {self.precision!r}")
+        if self.precision == "float64" and self.backend != "reference":
+            raise NnsimError("float64 runs on the reference backend only")
         if self.patience is not None and self.patience < 1:
             raise NnsimError(f"patience must be at least 1, got {self.patience}")
         if not 0 <= self.val_fraction < 1:
@@ -302,6 +307,7 @@ class Trainer:
             seed=cfg.seed,
             mean=mean,
             std=std,
+            dtype=np.dtype(cfg.precision),
             **cfg.sizes,
         )
         self.optimizer = make_optimizer(
@@ -472,7 +478,7 @@ class Trainer:
 
     def forward(self, images: np.ndarray):
         """1. Forward pass: the logits; every layer keeps what it computed (feature maps, attention)."""
-        return self.model.forward(self.be.asarray(images))
+        return self.model.forward(self.be.asarray(images, dtype=self.config.precision))
 
     def loss(self, logits, labels: np.ndarray) -> tuple[float, object, int]:
         """2. Loss: (mean loss, dL/dlogits, how many of the batch were right)."""
@@ -514,7 +520,7 @@ class Trainer:
         for start in range(0, len(images), cfg.eval_batch_size):
             x = images[start : start + cfg.eval_batch_size]
             y = labels[start : start + cfg.eval_batch_size]
-            logits = self.model.forward(self.be.asarray(x))
+            logits = self.model.forward(self.be.asarray(x, dtype=cfg.precision))
             loss, _, correct = self.be.classification_loss(logits, self.be.asarray(y), cfg.loss, cfg.alpha, cfg.gamma)
             loss_sum += loss * len(x)
             correct_sum += correct

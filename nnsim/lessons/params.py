@@ -214,3 +214,24 @@ class LossExplorerParams(Params):
         if not 0 <= self.true_class < n:
             found.append(f"'true_class' must be a class, 0 to {n - 1}, got {self.true_class}")
         return found + ([] if self.gamma >= 0 else [f"'gamma' must be >= 0, got {self.gamma}"])
+
+
+@widget("learning_loop", "LearningLoopStepper")
+@dataclass
+class LearningLoopParams(Params):
+    """A tiny network trained phase by phase: forward, loss, backward (checked), update; then epochs."""
+
+    lr: float = 0.5  # the learning rate η
+    hidden: int = 3  # neurons in the hidden layer
+    points: int = 16  # half train, half validation
+    seed: int = 0
+    patience: int = 3  # epochs without a better validation loss before early stopping
+
+    def problems(self) -> list[str]:
+        found = [] if self.lr > 0 else [f"'lr' must be > 0, got {self.lr}"]
+        found += _at_least("patience", self.patience, 1)
+        if not 1 <= self.hidden <= 6:
+            found.append(f"'hidden' must be 1 to 6 neurons (they are all shown), got {self.hidden}")
+        if not 4 <= self.points <= 24 or self.points % 2:
+            found.append(f"'points' must be an even number from 4 to 24, got {self.points}")
+        return found

@@ -66,3 +66,34 @@ def test_classify_counts_the_cnns_parameters():
     model, _ = lesson_cnn()
     expected = sum(value.size for value in model.state_dict().values())
     assert classify(SAMPLES / "digits" / "3.png", top=1).parameters == expected > 10_000
+
+
+def test_the_learning_loops_gradients_match_finite_differences():
+    from nnsim.tui.live.learning_loop import PHASES, LearningLoop
+
+    loop = LearningLoop(lr=0.5, seed=2)
+    assert [loop.step() for _ in PHASES] == list(PHASES)
+    assert len(loop.state.gradients) == 4  # two weight matrices, two bias vectors
+    for gradient in loop.state.gradients:
+        assert gradient.error < 1e-6, gradient.name  # float64: backprop equals (L(θ+h) − L(θ−h)) / 2h
+        np.testing.assert_allclose(gradient.analytic, gradient.numeric, rtol=1e-5, atol=1e-8)
+    grads = {g.name: g.analytic for g in loop.state.gradients}
+    for name, after in loop.state.after.items():  # the update is exactly θ − η ∇θ L
+        np.testing.assert_allclose(after, loop.state.before[name] - 0.5 * grads[name], rtol=1e-12)
+    first = loop.state.loss
+    loop.step()  # forward with the new weights
+    loop.step()
+    assert loop.state.loss < first
+
+
+def test_the_learning_loop_stops_early_or_says_it_diverged():
+    from nnsim.tui.live.learning_loop import LearningLoop
+
+    calm = LearningLoop(lr=0.5, patience=1)
+    while calm.epoch() is not None:
+        assert len(calm.state.history) < 500
+    assert calm.state.stopped.startswith("early stop")
+    wild = LearningLoop(lr=16.0)
+    while wild.epoch() is not None:
+        assert len(wild.state.history) < 50
+    assert "diverged" in wild.state.stopped and "too large" in wild.state.stopped

@@ -19,6 +19,7 @@ STEPS = [  # (lesson file, step index, what it shows)
     ("02-picture-to-numbers.md", 4, "quiz"),
     ("07-softmax.md", 0, "softmax"),
     ("08-loss-functions.md", 1, "loss_explorer"),
+    ("09-the-learning-loop.md", 1, "learning_loop"),
 ]
 
 
@@ -48,7 +49,7 @@ def test_too_small(snap_compare):
 
 @pytest.mark.parametrize(("lesson", "step", "shows"), STEPS, ids=[s[2] for s in STEPS])
 def test_lesson_step(snap_compare, lesson, step, shows):
-    keys = ("2",) if shows == "quiz" else ()
+    keys = {"quiz": ("2",), "learning_loop": ("s", "s", "s")}.get(shows, ())
     app = make_app(LESSONS / lesson)
     assert snap_compare(app, terminal_size=(120, 40), run_before=at_step(step, *keys))
 

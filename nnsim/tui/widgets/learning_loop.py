@@ -1,0 +1,192 @@
+"""LearningLoopStepper: forward → loss → backward → update, one phase at a time, then epochs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+from nnsim.lessons.params import LearningLoopParams
+from nnsim.tui.formatting import number
+from nnsim.tui.live.learning_loop import PHASES, LearningLoop
+
+SHOWN = 3  # numbers of each parameter shown
+
+
+class LearningLoopStepper(Vertical, can_focus=True):
+    """s runs the next phase, e one epoch, r ten epochs, + and − double or halve η, 0 starts afresh."""
+
+    BINDINGS = [
+        Binding("s", "phase", "Next phase"),
+        Binding("e", "epochs(1)", "1 epoch"),
+        Binding("r", "epochs(10)", "10 epochs"),
+        Binding("plus,equals_sign", "rate(2)", "η ×2", key_display="+"),
+        Binding("minus,underscore", "rate(0.5)", "η ÷2", key_display="−"),
+        Binding("0", "reset", "Afresh"),
+    ]
+
+    shown: reactive[int] = reactive(0, init=False)  # bumped after every change: one watcher draws
+
+    def __init__(self, params: LearningLoopParams, base: Path | None = None):
+        super().__init__()
+        self.params = params
+        self.loop = self._new_loop(params.lr)
+        self.last = ""  # the phase that ran last
+
+    def _new_loop(self, lr: float) -> LearningLoop:
+        p = self.params
+        return LearningLoop(lr=lr, hidden=p.hidden, points=p.points, seed=p.seed, patience=p.patience)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="loop-phases", classes="widget-title")
+        yield Static(id="loop-detail")
+        yield Static(id="loop-status")
+        yield PlotextPlot(id="loop-curves")
+
+    def on_mount(self) -> None:
+        self.redraw()
+
+    def watch_shown(self) -> None:
+        self.redraw()
+
+    # --- actions ------------------------------------------------------------------------------
+    def action_phase(self) -> None:
+        self.last = self.loop.step()
+        self.shown += 1
+
+    def action_epochs(self, count: int) -> None:
+        for _ in range(count):
+            if self.loop.epoch() is None:
+                break
+        self.last = "epochs"
+        self.shown += 1
+
+    def action_rate(self, factor: float) -> None:
+        self.loop.lr = min(512.0, max(1 / 512, self.loop.lr * factor))
+        self.shown += 1
+
+    def action_reset(self) -> None:
+        self.loop, self.last = self._new_loop(self.loop.lr), ""
+        self.shown += 1
+
+    # --- drawing ------------------------------------------------------------------------------
+    def redraw(self) -> None:
+        state = self.loop.state
+        phases = Text("Loop: ")
+        for index, name in enumerate(PHASES):
+            style = "bold reverse" if index == state.phase else ("bold" if name == self.last else "dim")
+            phases.append(f"{index + 1} {name}", style=style)
+            phases.append(" → " if index < len(PHASES) - 1 else "  ↺")
+        self.query_one("#loop-phases", Static).update(phases)
+        detail = {
+            "forward": self._forward,
+            "loss": self._loss,
+            "backward": self._backward,
+            "update": self._update,
+        }.get(self.last, self._intro)()
+        self.query_one("#loop-detail", Static).update(detail)
+        status = Text(f"η = {self.loop.lr:g}   epochs: {len(state.history)}", style="bold")
+        if state.history:
+            train, val = state.history[-1]
+            status.append(f"   train loss {train:.4f}   validation loss {val:.4f}")
+        if state.stopped:
+            status.append(f"\n{state.stopped}", style="yellow")
+        self.query_one("#loop-status", Static).update(status)
+        self._plot()
+
+    def _intro(self) -> Text:
+        n = len(self.loop.y)
+        return Text(
+            f"A network of 2 inputs → {self.params.hidden} ReLU neurons → 2 classes, and {n} training points.\n"
+            "Press s to run the next phase on all of them, e for a whole epoch.",
+            style="dim",
+        )
+
+    def _forward(self) -> Table:
+        state = self.loop.state
+        table = Table(
+            "x₁",
+            "x₂",
+            "class",
+            "logits",
+            "p(red)",
+            title="1. Forward: each point through the layers",
+            title_justify="left",
+            box=None,
+            padding=(0, 1),
+        )
+        for x, y, z, p in zip(self.loop.x[:, 0, 0], self.loop.y, state.logits, state.probabilities, strict=True):
+            table.add_row(
+                number(x[0]), number(x[1]), "red" if y else "blue", f"{number(z[0])}, {number(z[1])}", f"{p[1]:.3f}"
+            )
+        return table
+
+    def _loss(self) -> Text:
+        state = self.loop.state
+        text = Text("2. Loss: how wrong, on average\n", style="bold")
+        p_true = state.probabilities[np.arange(len(self.loop.y)), self.loop.y]
+        terms = " + ".join(f"{-np.log(p):.3f}" for p in p_true[:4])
+        text.append(f"L = mean of −log p(true class) = ({terms}{' + …' if len(p_true) > 4 else ''}) / {len(p_true)}\n")
+        text.append(f"  = {state.loss:.6f}", style="bold reverse")
+        text.append("\nand dL/dlogits = (p − one-hot) / N, the start of backpropagation:\n")
+        text.append(", ".join(f"({number(a, 3)}, {number(b, 3)})" for a, b in state.dlogits[:4]) + " …", style="dim")
+        return text
+
+    def _backward(self) -> Table:
+        table = Table(
+            "parameter",
+            "∇θ L, backprop",
+            "finite diff.",
+            "rel. error",
+            title="3. Backward: the gradient of every parameter, checked",
+            title_justify="left",
+            box=None,
+            padding=(0, 1),
+        )
+        for g in self.loop.state.gradients:
+            flat_a, flat_n = g.analytic.reshape(-1), g.numeric.reshape(-1)
+            more = " …" if flat_a.size > SHOWN else ""
+            table.add_row(
+                g.name,
+                " ".join(f"{v:+.5f}" for v in flat_a[:SHOWN]) + more,
+                " ".join(f"{v:+.5f}" for v in flat_n[:SHOWN]) + more,
+                Text(f"{g.error:.1e}", style="green" if g.error < 1e-6 else "red"),
+            )
+        return table
+
+    def _update(self) -> Text:
+        state, lr = self.loop.state, self.loop.lr
+        text = Text(f"4. Update: θ ← θ − η ∇θ L, with η = {lr:g}\n", style="bold")
+        gradients = {g.name: g.analytic for g in state.gradients}
+        for name in list(state.after)[-2:]:  # the output layer: few enough numbers to show
+            before, after, grad = (a.reshape(-1)[:4] for a in (state.before[name], state.after[name], gradients[name]))
+            parts = [
+                f"{number(b, 4)} − {lr:g}×({number(g, 4)}) = {number(a, 4)}"
+                for b, a, g in zip(before, after, grad, strict=True)
+            ]
+            text.append(f"{name}: " + ";  ".join(parts) + "\n")
+        text.append("Then the loop starts again with the new weights (press s).", style="dim")
+        return text
+
+    def _plot(self) -> None:
+        plot = self.query_one(PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        history = self.loop.state.history
+        plot.display = bool(history)  # no empty frame before the first epoch
+        if history:
+            epochs = list(range(1, len(history) + 1))
+            finite = [(t if np.isfinite(t) else 10.0, v if np.isfinite(v) else 10.0) for t, v in history]
+            plt.plot(epochs, [t for t, _ in finite], label="train loss", color="cyan", marker="braille")
+            plt.plot(epochs, [v for _, v in finite], label="validation loss", color="orange", marker="braille")
+        plt.xlabel("epoch")
+        plot.refresh()
