@@ -235,3 +235,19 @@ class LearningLoopParams(Params):
         if not 4 <= self.points <= 24 or self.points % 2:
             found.append(f"'points' must be an even number from 4 to 24, got {self.points}")
         return found
+
+
+@widget("lesson_links", "LessonLinks")
+@dataclass
+class LessonLinksParams(Params):
+    """Points, each linked to the lesson that teaches it: Enter or a click opens that lesson."""
+
+    lessons: list[int] = field(default_factory=list)  # the section number of each point's lesson
+    points: list[str] = field(default_factory=list)
+    title: str = "Where each idea is taught"
+
+    def problems(self) -> list[str]:
+        found = [] if self.points else ["'points' must list at least one point"]
+        if len(self.lessons) != len(self.points):
+            found.append(f"'lessons' has {len(self.lessons)} numbers but 'points' {len(self.points)} points")
+        return found + [f"'lessons' holds {n}: a lesson number is 1 or more" for n in self.lessons if n < 1]

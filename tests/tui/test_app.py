@@ -272,3 +272,16 @@ async def test_the_last_step_leads_to_the_next_lesson(own_progress):
         assert app.progress.get(LESSON_FILES[0].name).done
         await pilot.press("escape")
         assert isinstance(app.screen, HomeScreen)  # one lesson screen at a time
+
+
+async def test_takeaways_link_back_to_their_lessons():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        takeaways = next(i for i, p in enumerate(LESSON_FILES) if p.name.startswith("10-"))
+        await pilot.press(*["down"] * takeaways, "enter")
+        await settle(pilot)
+        assert app.screen.lesson.section == 10
+        await pilot.press("down", "down", "down", "down", "enter")  # the fifth point: softmax
+        await settle(pilot)
+        assert isinstance(app.screen, LessonScreen) and app.screen.lesson.section == 7
+        assert app.screen.step_index == 0

@@ -167,6 +167,15 @@ class LessonScreen(NnsimScreen):
                 setattr(widget, message.name, message.value)
 
 
+    def on_lesson_links_open_lesson(self, message) -> None:
+        """A link to another lesson: open it (the shipped lesson with that section number)."""
+        target = next((e for e in self.app.entries if e.lesson.section == message.section), None)
+        if target is None:
+            self.notify(f"Lesson {message.section} is not among the lessons here.", severity="warning")
+        else:
+            self.app.open_lesson(target)
+
+
 def _error_panel(errors: list[str]) -> Static:
     text = Text("This step has problems, so it is not shown:\n\n", style="bold")
     for error in errors:

@@ -164,7 +164,8 @@ class NetworkDiagram(Vertical, can_focus=True):
         header.append(f"{'pixels':<{columns[1] - 2}}", style="dim")
         for layer, hidden in enumerate(self.params.hidden, start=1):
             gap = (columns[layer + 1] - columns[layer]) if layer + 1 < len(columns) else 10
-            header.append(f"{'hidden ' + str(hidden):<{gap}}", style="dim")
+            name = f"hidden {hidden}"
+            header.append(f"{name:<{max(gap, len(name) + 1)}}", style="dim")  # never run together
         header.append("digits", style="dim")
         header.append("\n")
         return header + canvas.render()
