@@ -72,7 +72,7 @@ def test_keras_npz_in_every_layout(tmp_path):
         )
         data = load_dataset(tmp_path / f"{name}.npz")
         assert data.input_shape == expected and data.classes == 2
-        as_nchw = {"nhw": lambda: x[:, None], "nhwc": lambda: x.transpose(0, 3, 1, 2), "nchw": lambda: x}[name]()
+        as_nchw = x[:, None] if name == "nhw" else x.transpose(0, 3, 1, 2) if name == "nhwc" else x
         np.testing.assert_array_equal(data.x_train, as_nchw.astype(np.float32) / np.float32(255))
 
 
