@@ -166,7 +166,6 @@ class LessonScreen(NnsimScreen):
             if widget is not message.source and message.name in getattr(widget, "LISTENS_TO", ()):
                 setattr(widget, message.name, message.value)
 
-
     def on_lesson_links_open_lesson(self, message) -> None:
         """A link to another lesson: open it (the shipped lesson with that section number)."""
         target = next((e for e in self.app.entries if e.lesson.section == message.section), None)
