@@ -251,3 +251,20 @@ class LessonLinksParams(Params):
         if len(self.lessons) != len(self.points):
             found.append(f"'lessons' has {len(self.lessons)} numbers but 'points' {len(self.points)} points")
         return found + [f"'lessons' holds {n}: a lesson number is 1 or more" for n in self.lessons if n < 1]
+
+
+@widget("imbalance", "ImbalanceDemo")
+@dataclass
+class ImbalanceParams(Params):
+    """The same network trained on imbalanced shapes with cross-entropy and with focal loss: recall per class."""
+
+    epochs: int = 2
+    hidden: int = 32
+    gamma: float = 2.0
+    seed: int = 0
+
+    def problems(self) -> list[str]:
+        found = _at_least("epochs", self.epochs, 1) + _at_least("hidden", self.hidden, 1)
+        if self.epochs > 10:
+            found.append(f"'epochs' above 10 makes the learner wait; got {self.epochs}")
+        return found + ([] if self.gamma >= 0 else [f"'gamma' must be >= 0, got {self.gamma}"])

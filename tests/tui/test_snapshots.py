@@ -19,6 +19,7 @@ STEPS = [  # (lesson file, step index, what it shows)
     ("02-picture-to-numbers.md", 4, "quiz"),
     ("07-softmax.md", 0, "softmax"),
     ("08-loss-functions.md", 1, "loss_explorer"),
+    ("08-loss-functions.md", 2, "imbalance"),
     ("09-the-learning-loop.md", 1, "learning_loop"),
 ]
 

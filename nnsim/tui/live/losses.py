@@ -61,3 +61,45 @@ def loss_curve(p_true: np.ndarray, gamma: float, alpha: float = 1.0) -> np.ndarr
     logits = np.log(np.stack([p, 1 - p], axis=1))
     labels = np.zeros(len(p), dtype=np.int64)
     return np.array([focal_loss(logits[i : i + 1], labels[:1], alpha=alpha, gamma=gamma)[0] for i in range(len(p))])
+
+
+@dataclass
+class ImbalanceResult:
+    class_names: list[str]
+    train_counts: list[int]  # training images per class: the imbalance
+    alpha: list[float]  # focal loss's α: inverse class frequency, mean 1
+    recall_ce: list[float]  # per class, on the balanced test set
+    recall_focal: list[float]
+
+
+def compare_on_imbalance(epochs: int, hidden: int, gamma: float, seed: int, cancelled=lambda: False):
+    """Train one MLP with cross-entropy and one with focal loss on shapes-imbalanced (reference
+    backend, same seed, so the same first weights and data order); recall of each class on the test
+    set, where every class is equally common. None if cancelled."""
+    from nnsim.data.datasets import load_dataset
+    from nnsim.engine.trainer import TrainConfig, Trainer
+
+    data = load_dataset("shapes-imbalanced", seed=seed)
+    counts = np.bincount(data.y_train, minlength=data.classes)
+    alpha = (1.0 / counts) / (1.0 / counts).mean()
+    recalls = []
+    for loss in ("ce", "focal"):
+        config = TrainConfig(
+            model="mlp",
+            data=data.name,
+            epochs=epochs,
+            backend="reference",
+            seed=seed,
+            loss=loss,
+            alpha=[float(a) for a in alpha] if loss == "focal" else 1.0,
+            gamma=gamma,
+            val_fraction=0.0,
+            sizes={"hidden": [hidden]},
+        )
+        trainer = Trainer(config, data)
+        for _ in trainer.run():
+            if cancelled():
+                return None
+        predicted = np.asarray(trainer.forward(data.x_test)).argmax(axis=1)
+        recalls.append([float((predicted[data.y_test == c] == c).mean()) for c in range(data.classes)])
+    return ImbalanceResult(data.class_names, [int(c) for c in counts], [float(a) for a in alpha], *recalls)
