@@ -268,3 +268,58 @@ class ImbalanceParams(Params):
         if self.epochs > 10:
             found.append(f"'epochs' above 10 makes the learner wait; got {self.epochs}")
         return found + ([] if self.gamma >= 0 else [f"'gamma' must be >= 0, got {self.gamma}"])
+
+
+KERNEL_NAMES = ("edge", "blur", "sharpen", "learned")
+
+
+@widget("conv_stepper", "ConvStepper")
+@dataclass
+class ConvStepperParams(Params):
+    """A kernel slides over an image, one position a step, the output filling in; or every feature map."""
+
+    image: str = "digits/7.png"
+    kernel: str = "edge"  # edge, blur, sharpen, or learned (a filter of the shipped CNN)
+    filter: int = 0  # which learned filter
+    stride: int = 1
+    padding: int = 0
+    maps: bool = False  # start on the view of every feature map of the shipped CNN
+
+    def problems(self) -> list[str]:
+        found = [] if self.kernel in KERNEL_NAMES else [f"'kernel' must be one of {', '.join(KERNEL_NAMES)}"]
+        found += _at_least("stride", self.stride, 1) + _at_least("padding", self.padding, 0)
+        return found + _at_least("filter", self.filter, 0)
+
+
+@widget("vit_view", "VitView")
+@dataclass
+class VitViewParams(Params):
+    """The shipped ViT on an image: patches, one patch embedded, the CLS token's attention, occlusion."""
+
+    image: str = "digits/7.png"
+    view: str = "patches"  # patches, embedding, attention, occlusion
+    patch: int = 7  # the grid drawn in the patches view (the ViT itself uses 7)
+    head: int = -1  # the attention head shown; −1 averages the heads
+    patch_index: int = 5  # the patch whose embedding is spelled out
+
+    def problems(self) -> list[str]:
+        views = ("patches", "embedding", "attention", "occlusion")
+        found = [] if self.view in views else [f"'view' must be one of {', '.join(views)}, got {self.view!r}"]
+        if self.patch not in (2, 4, 7, 14):
+            found.append(f"'patch' must divide the 28-pixel digit: 2, 4, 7 or 14, got {self.patch}")
+        if not -1 <= self.head <= 3:
+            found.append(f"'head' must be −1 (the average) or a head, 0 to 3, got {self.head}")
+        return found + ([] if 0 <= self.patch_index < 16 else ["'patch_index' must be a patch, 0 to 15"])
+
+
+@widget("cnn_vs_vit", "CnnVsVit")
+@dataclass
+class CnnVsVitParams(Params):
+    """One CNN output's receptive field, growing with depth, beside one ViT token's attention."""
+
+    image: str = "digits/7.png"
+    row: int = 3  # the CNN output (in block 1's grid) and the ViT patch (in its 4×4 grid) looked at
+    col: int = 1
+
+    def problems(self) -> list[str]:
+        return _at_least("row", self.row, 0) + _at_least("col", self.col, 0)

@@ -99,3 +99,25 @@ def value_style(value: float, tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
     colour = (np.clip(value, 0.0, 1.0) * np.asarray(tint) * 255 + 0.5).astype(int)
     brightness = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
     return Style(bgcolor=_hex(colour), color="black" if brightness > 128 else "white")
+
+
+def heat(image: np.ndarray, values: np.ndarray, colour=(1.0, 0.55, 0.1)) -> np.ndarray:
+    """The image darkened, with each patch lit in `colour` by its value (0..max)."""
+    rows, cols = values.shape
+    p = image.shape[0] // rows
+    scale = max(float(values.max()), 1e-12)
+    weight = np.kron(np.clip(values / scale, 0, 1), np.ones((p, p)))
+    rgb = to_rgb(image) * 0.45
+    return np.clip(rgb + weight[..., None] * np.asarray(colour) * 0.8, 0, 1)
+
+
+def checkerboard(image: np.ndarray, patch: int) -> np.ndarray:
+    """The image with every other patch tinted, so that the cut into patches shows."""
+    rgb = to_rgb(image)
+    rows, cols = image.shape[0] // patch, image.shape[1] // patch
+    for r in range(rows):
+        for c in range(cols):
+            if (r + c) % 2:
+                block = rgb[r * patch : (r + 1) * patch, c * patch : (c + 1) * patch]
+                block[:] = 0.6 * block + 0.4 * np.array([0.15, 0.35, 0.9])
+    return rgb

@@ -17,6 +17,10 @@ STEPS = [  # (lesson file, step index, what it shows)
     ("05-building-a-network.md", 0, "network"),
     ("05-building-a-network.md", 1, "dense_layer"),
     ("02-picture-to-numbers.md", 4, "quiz"),
+    ("06-cnn-and-vit.md", 0, "cnn_vs_vit"),
+    ("06-cnn-and-vit.md", 1, "conv_stepper"),
+    ("06-cnn-and-vit.md", 3, "conv_stepper_maps"),
+    ("06-cnn-and-vit.md", 5, "vit_view"),
     ("07-softmax.md", 0, "softmax"),
     ("08-loss-functions.md", 1, "loss_explorer"),
     ("08-loss-functions.md", 2, "imbalance"),
@@ -50,7 +54,7 @@ def test_too_small(snap_compare):
 
 @pytest.mark.parametrize(("lesson", "step", "shows"), STEPS, ids=[s[2] for s in STEPS])
 def test_lesson_step(snap_compare, lesson, step, shows):
-    keys = {"quiz": ("2",), "learning_loop": ("s", "s", "s")}.get(shows, ())
+    keys = {"quiz": ("2",), "learning_loop": ("s", "s", "s"), "conv_stepper": ("s",) * 248}.get(shows, ())
     app = make_app(LESSONS / lesson)
     assert snap_compare(app, terminal_size=(120, 40), run_before=at_step(step, *keys))
 

@@ -1,0 +1,213 @@
+"""ConvStepper: a kernel slides over an image; each position's sum spelled out, the output filling in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from nnsim.errors import NnsimError
+from nnsim.lessons.params import KERNEL_NAMES, ConvStepperParams
+from nnsim.tui.formatting import number
+from nnsim.tui.images import frame_window, half_blocks, resolve_image, to_rgb
+from nnsim.tui.live.vision import KERNELS, Convolution, convolve, feature_maps, learned_kernels
+
+STRIDES = (1, 2, 3)
+PADDINGS = (0, 1, 2)
+
+
+@dataclass(frozen=True)
+class ConvState:
+    kernel: str
+    filter: int
+    stride: int
+    padding: int
+    done: int  # output positions computed so far
+    maps: bool  # the view of every feature map instead of the stepper
+
+
+class ConvStepper(Vertical, can_focus=True):
+    """s steps, r runs to the end, 0 starts again; k the kernel, z the stride, p the padding, f the maps."""
+
+    BINDINGS = [
+        Binding("s", "step", "Step"),
+        Binding("r", "run", "Run"),
+        Binding("0", "restart", "Again"),
+        Binding("k", "kernel", "Kernel"),
+        Binding("z", "stride", "Stride"),
+        Binding("p", "padding", "Padding"),
+        Binding("f", "maps", "Feature maps"),
+    ]
+
+    state: reactive[ConvState] = reactive(ConvState("edge", 0, 1, 0, 1, False), init=False)
+
+    def __init__(self, params: ConvStepperParams, base: Path | None = None):
+        super().__init__()
+        self.params = params
+        self.conv: Convolution | None = None
+        self.problem = ""
+        try:
+            self.path = resolve_image(params.image, base)
+            self.image, self.maps = feature_maps(self.path)
+        except NnsimError as error:
+            self.path, self.image, self.maps, self.problem = None, None, [], str(error)
+        p = params
+        self.set_reactive(ConvStepper.state, ConvState(p.kernel, p.filter, p.stride, p.padding, 1, p.maps))
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="conv-title", classes="widget-title")
+        with Horizontal(id="conv-pictures"):
+            yield Static(id="conv-input")
+            yield Static(id="conv-output")
+        yield Static(id="conv-sum")
+        yield Static(id="conv-size")
+
+    def on_mount(self) -> None:
+        self.redraw()
+
+    def on_resize(self) -> None:
+        if self.state.maps:
+            self.redraw()
+
+    def watch_state(self) -> None:
+        self.redraw()
+
+    @property
+    def kernel(self) -> np.ndarray:
+        state = self.state
+        if state.kernel == "learned":
+            filters = learned_kernels()
+            return filters[state.filter % len(filters)]
+        return np.asarray(KERNELS[state.kernel])
+
+    # --- drawing ------------------------------------------------------------------------------
+    def redraw(self) -> None:
+        self.query_one("#conv-input", Static).display = True
+        if self.image is None:
+            self.query_one("#conv-title", Static).update(Text(self.problem, style="red"))
+            return
+        state = self.state
+        if state.maps:
+            self._draw_maps()
+            return
+        try:
+            self.conv = convolve(self.image, self.kernel, state.stride, state.padding)
+        except NnsimError as error:  # a combination where the kernel does not fit: say why
+            self.conv = None
+            self.query_one("#conv-size", Static).update(Text(str(error), style="yellow"))
+            return
+        conv = self.conv
+        total = conv.output.size
+        done = min(state.done, total)
+        row, col = divmod(done - 1, conv.output.shape[1])
+        name = f"learned filter {state.filter % len(learned_kernels())}" if state.kernel == "learned" else state.kernel
+        title = f"Convolution: {name} kernel, stride {state.stride}, padding {state.padding} — position {done}/{total}"
+        self.query_one("#conv-title", Static).update(title)
+        k = len(conv.kernel)
+        padded = np.pad(conv.image, state.padding)
+        framed = frame_window(to_rgb(padded), row * state.stride, col * state.stride, k)
+        picture = half_blocks(framed)
+        picture.append(
+            f"\nX: {padded.shape[0]}×{padded.shape[1]}" + (" (padded)" if state.padding else ""), style="dim"
+        )
+        self.query_one("#conv-input", Static).update(picture)
+        shown = np.zeros_like(conv.output)
+        flat = shown.reshape(-1)
+        flat[:done] = conv.output.reshape(-1)[:done]
+        scale = max(float(np.abs(conv.output).max()), 1e-9)
+        output = half_blocks(to_rgb(np.abs(shown) / scale))
+        output.append(f"\nY: {conv.output.shape[0]}×{conv.output.shape[1]}, |value| as brightness", style="dim")
+        self.query_one("#conv-output", Static).update(output)
+        self.query_one("#conv-sum", Static).update(self._spelled(row, col))
+        self.query_one("#conv-size", Static).update(f"output size: {conv.size_note}")
+
+    def _spelled(self, row: int, col: int) -> Table:
+        conv = self.conv
+        products, total = conv.terms(row, col)
+        window = conv.window(row, col)
+        grid = Table.grid(padding=(0, 2))
+        kernel_text, window_text = Text("K\n", style="bold"), Text(f"X window at ({row}, {col})\n", style="bold")
+        for m in range(len(conv.kernel)):
+            kernel_text.append(" ".join(f"{number(v):>6}" for v in conv.kernel[m]) + "\n")
+            window_text.append(" ".join(f"{number(v):>5}" for v in window[m]) + "\n")
+        terms = " + ".join(
+            f"{number(kv)}·{number(xv)}" for kv, xv in zip(conv.kernel.ravel(), window.ravel(), strict=True)
+        )
+        s, p = conv.stride, conv.padding
+        formula = Text(f"Y[{row}, {col}] = Σ K[m,n]·X[{row}·{s}+m−{p}, {col}·{s}+n−{p}]\n")
+        formula.append(f"  = {terms}\n", style="dim")
+        formula.append("  = ")
+        formula.append(f"{total:.4f}", style="bold reverse")
+        grid.add_row(kernel_text, window_text)
+        outer = Table.grid()
+        outer.add_row(grid)
+        outer.add_row(formula)
+        return outer
+
+    def _draw_maps(self) -> None:
+        self.query_one("#conv-title", Static).update(
+            "Every feature map of the shipped CNN for this image (f: back to the stepper)"
+        )
+        self.query_one("#conv-input", Static).display = False  # the maps take the whole width
+        text = Text()
+        for depth, maps in enumerate(self.maps, start=1):
+            channels, h, w = maps.shape
+            text.append(f"block {depth}: {channels} maps of {h}×{w} (after ReLU and 2×2 max-pool)\n", style="bold")
+            per_row = max(1, (self.size.width - 2) // (w + 1))
+            for first in range(0, channels, per_row):
+                styled = [half_blocks(to_rgb(m / max(float(m.max()), 1e-9))) for m in maps[first : first + per_row]]
+                lines = [tile.split("\n") for tile in styled]
+                for r in range(len(lines[0])):
+                    for tile in lines:
+                        text.append_text(tile[r])
+                        text.append(" ")
+                    text.append("\n")
+        self.query_one("#conv-output", Static).update(text)
+        self.query_one("#conv-sum", Static).update("")
+        self.query_one("#conv-size", Static).update("")
+
+    # --- actions ------------------------------------------------------------------------------
+    def _total(self) -> int:
+        return self.conv.output.size if self.conv is not None else 1
+
+    def action_step(self) -> None:
+        self.state = replace(self.state, done=min(self.state.done + 1, self._total()), maps=False)
+
+    def action_run(self) -> None:
+        self.state = replace(self.state, done=self._total(), maps=False)
+
+    def action_restart(self) -> None:
+        self.state = replace(self.state, done=1, maps=False)
+
+    def action_kernel(self) -> None:
+        state = self.state
+        if state.kernel == "learned" and state.filter + 1 < len(learned_kernels()):
+            self.state = replace(state, filter=state.filter + 1, done=1)
+            return
+        following = KERNEL_NAMES[(KERNEL_NAMES.index(state.kernel) + 1) % len(KERNEL_NAMES)]
+        self.state = replace(state, kernel=following, filter=0, done=1)
+
+    def action_stride(self) -> None:
+        self.state = replace(
+            self.state,
+            stride=STRIDES[(STRIDES.index(self.state.stride) + 1) % 3] if self.state.stride in STRIDES else 1,
+            done=1,
+        )
+
+    def action_padding(self) -> None:
+        self.state = replace(
+            self.state,
+            padding=PADDINGS[(PADDINGS.index(self.state.padding) + 1) % 3] if self.state.padding in PADDINGS else 0,
+            done=1,
+        )
+
+    def action_maps(self) -> None:
+        self.state = replace(self.state, maps=not self.state.maps)
