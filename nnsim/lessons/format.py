@@ -26,7 +26,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from nnsim.lessons.params import WIDGET_PARAMS
+from nnsim.lessons.params import WIDGET_PARAMS, QuizParams
 
 FRONT_MATTER = "+++"
 STEP_BREAK = "---"
@@ -39,6 +39,10 @@ class WidgetBlock:
     widget: str
     params: object  # an instance of the widget's params dataclass (nnsim.lessons.params)
     line: int  # the line of the opening ```nnsim
+    predict: QuizParams | None = None  # ask the learner to guess before the widget shows its result
+
+
+PREDICT_KEYS = {"predict": str, "predict_choices": list[str], "predict_answer": int}
 
 
 @dataclass
@@ -160,6 +164,7 @@ def _widget_block(path: Path, lines: list[str], line: int, errors: list[str]) ->
         known = ", ".join(sorted(WIDGET_PARAMS))
         errors.append(f"{path}:{line + 1}: unknown widget '{name}' (known: {known})")
         return None
+    predict = _predict(path, lines, line, values, errors)
     spec = WIDGET_PARAMS[name]
     declared = {f.name: f for f in fields(spec)}
     hints = typing.get_type_hints(spec)
@@ -175,7 +180,27 @@ def _widget_block(path: Path, lines: list[str], line: int, errors: list[str]) ->
     before = len(errors)
     params = spec(**accepted)
     errors.extend(f"{path}:{line}: {problem}" for problem in params.problems())
-    return WidgetBlock(name, params, line) if len(errors) == before else None
+    return WidgetBlock(name, params, line, predict) if len(errors) == before else None
+
+
+def _predict(path: Path, lines: list[str], line: int, values: dict, errors: list[str]) -> QuizParams | None:
+    """predict = "…", predict_choices = […], predict_answer = N: a guess asked before the widget shows."""
+    given = {key: values.pop(key) for key in list(values) if key in PREDICT_KEYS}
+    if not given:
+        return None
+    where = f"{path}:{line}"
+    for key, value in given.items():
+        if not _fits(value, PREDICT_KEYS[key]):
+            errors.append(f"{where}: '{key}' must be {_describe(PREDICT_KEYS[key])}, got {value!r}")
+            return None
+    quiz = QuizParams(
+        question=given.get("predict", ""),
+        choices=given.get("predict_choices", []),
+        answer=given.get("predict_answer", 0),
+        explanation="Now see what the engine computes.",
+    )
+    errors.extend(f"{where}: predict first: {problem}" for problem in quiz.problems())
+    return quiz
 
 
 def _toml(path: Path, lines: list[str], first_line: int, errors: list[str]) -> dict | None:

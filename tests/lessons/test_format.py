@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nnsim.lessons import parse_lesson
-from nnsim.lessons.params import ActivationPlotParams, NeuronParams, QuizParams
+from nnsim.lessons.params import ActivationPlotParams, NeuronParams, QuizParams, SoftmaxParams
 
 HERE = Path(__file__).parent
 BROKEN = HERE / "broken"
@@ -90,3 +90,19 @@ def test_the_format_doc_lists_every_widget_parameter():
         assert f"### `{name}`" in doc
         for f in fields(spec):
             assert f"| `{f.name}` |" in doc, (name, f.name)
+
+
+def test_a_block_can_ask_for_a_prediction_first(tmp_path):
+    path = tmp_path / "p.md"
+    path.write_text(
+        '+++\ntitle = "P"\nsection = 1\nsummary = "s"\n+++\n```nnsim\nwidget = "softmax"\n'
+        'predict = "Guess?"\npredict_choices = ["a", "b"]\npredict_answer = 1\n```\n'
+        '---\n```nnsim\nwidget = "softmax"\npredict = "Guess?"\npredict_choices = ["a"]\n```\n',
+        encoding="utf-8",
+    )
+    lesson = parse_lesson(path)
+    block = lesson.steps[0].blocks[0]
+    assert block.params == SoftmaxParams() and block.predict == QuizParams(
+        "Guess?", ["a", "b"], 1, "Now see what the engine computes."
+    )
+    assert any("predict first: a quiz needs at least two choices" in e for e in lesson.errors)

@@ -54,7 +54,13 @@ def test_too_small(snap_compare):
 
 @pytest.mark.parametrize(("lesson", "step", "shows"), STEPS, ids=[s[2] for s in STEPS])
 def test_lesson_step(snap_compare, lesson, step, shows):
-    keys = {"quiz": ("2",), "learning_loop": ("s", "s", "s"), "conv_stepper": ("s",) * 248}.get(shows, ())
+    keys = {
+        "quiz": ("2",),
+        "learning_loop": ("s",) * 3,
+        "conv_stepper": ("s",) * 248,
+        "vit_view": ("2",),
+        "loss_explorer": ("3",),
+    }.get(shows, ())
     app = make_app(LESSONS / lesson)
     assert snap_compare(app, terminal_size=(120, 40), run_before=at_step(step, *keys))
 

@@ -335,3 +335,19 @@ async def test_vit_view_and_cnn_vs_vit_draw_the_shipped_networks(tmp_path):
         versus.focus()
         await pilot.press("d")
         assert "sees 10×10 pixels" in shown(versus.query_one("#versus-cnn"))
+
+
+async def test_predict_first_holds_the_widget_back_until_answered(tmp_path):
+    from nnsim.tui.widgets.predict_first import PredictFirst
+    from nnsim.tui.widgets.softmax import SoftmaxBars
+
+    block = 'widget = "softmax"\npredict = "Guess?"\npredict_choices = ["one", "two"]\npredict_answer = 1'
+    app = make_app(lesson_with(tmp_path, block))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        wrapper = app.screen.query_one(PredictFirst)
+        assert not app.screen.query(SoftmaxBars)  # the result is hidden
+        await pilot.press("1")
+        await settle(pilot)
+        assert wrapper.revealed and app.screen.query_one(SoftmaxBars).probabilities
+        assert "Not quite" in shown(wrapper.query_one(Quiz).query_one("#verdict"))

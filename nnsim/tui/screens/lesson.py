@@ -121,7 +121,7 @@ class LessonScreen(NnsimScreen):
             errors = [error for error in self.lesson.errors if error not in in_steps] + errors
         if errors:
             await widgets.mount(_error_panel(errors))
-        built = [build_widget(block, self.lesson.path) for block in step.blocks]
+        built = [self._built(block) for block in step.blocks]
         await widgets.mount_all(built)
         widgets.scroll_home(animate=False)
         if built:
@@ -165,6 +165,14 @@ class LessonScreen(NnsimScreen):
         for widget in self.query_one("#widgets", Pane).children:
             if widget is not message.source and message.name in getattr(widget, "LISTENS_TO", ()):
                 setattr(widget, message.name, message.value)
+
+    def _built(self, block):
+        widget = build_widget(block, self.lesson.path)
+        if block.predict is None:
+            return widget
+        from nnsim.tui.widgets.predict_first import PredictFirst
+
+        return PredictFirst(block.predict, widget)
 
     def on_lesson_links_open_lesson(self, message) -> None:
         """A link to another lesson: open it (the shipped lesson with that section number)."""
