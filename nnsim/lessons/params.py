@@ -284,9 +284,12 @@ class ConvStepperParams(Params):
     stride: int = 1
     padding: int = 0
     maps: bool = False  # start on the view of every feature map of the shipped CNN
+    channel: int = -1  # −1: the image in gray; 0, 1, 2: its red, green or blue channel
 
     def problems(self) -> list[str]:
         found = [] if self.kernel in KERNEL_NAMES else [f"'kernel' must be one of {', '.join(KERNEL_NAMES)}"]
+        if not -1 <= self.channel <= 2:
+            found.append(f"'channel' must be −1 (gray), 0, 1 or 2 (R, G, B), got {self.channel}")
         found += _at_least("stride", self.stride, 1) + _at_least("padding", self.padding, 0)
         return found + _at_least("filter", self.filter, 0)
 

@@ -285,3 +285,18 @@ async def test_takeaways_link_back_to_their_lessons():
         await settle(pilot)
         assert isinstance(app.screen, LessonScreen) and app.screen.lesson.section == 7
         assert app.screen.step_index == 0
+
+
+@pytest.mark.parametrize("path", LESSON_FILES[5:], ids=[p.stem for p in LESSON_FILES[5:]])
+async def test_every_step_of_the_new_lessons_at_80_by_24(path):
+    """Lessons 6-10 at the smallest laid-out size: every step by keys, no error panel, no crash."""
+    app = make_app(path)
+    lesson = parse_lesson(path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for index in range(len(lesson.steps)):
+            assert app.screen.step_index == index
+            assert not app.screen.query(".error-panel")
+            await pilot.press("tab", "s", "1", "right")  # poke the first widget's keys, then move on
+            await settle(pilot)
+        assert isinstance(app.screen, LessonScreen)

@@ -159,6 +159,11 @@ def test_the_vit_views_attention_is_the_shipped_vits_own():
         np.testing.assert_array_equal(mine, np.asarray(theirs)[0])
     for head in range(4):  # the spelled-out softmax(q·k/√d) is the forward pass's row
         np.testing.assert_allclose(figures.cls_query(head)[1], figures.attention[0][head, 0], rtol=1e-5)
+    outs = [layer.attn for layer in model.layers if type(layer).__name__ == "TransformerBlock"][0]
+    model.forward(model.be.asarray(tensor[None]))
+    mixed, _ = model.be.attention_forward(outs.q, outs.k, outs.v)  # softmax(QKᵀ/√d)V, by the backend
+    for head in range(4):
+        np.testing.assert_allclose(figures.cls_output(head), np.asarray(mixed)[0, head, 0], rtol=1e-5, atol=1e-6)
     embedding = figures.patches[5] @ figures.projection + figures.projection_bias
     np.testing.assert_allclose(embedding + figures.positions[6], figures.tokens[6], rtol=1e-4, atol=1e-5)
     drop = vision.occlusion(path)

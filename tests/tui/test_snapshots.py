@@ -25,6 +25,7 @@ STEPS = [  # (lesson file, step index, what it shows)
     ("08-loss-functions.md", 1, "loss_explorer"),
     ("08-loss-functions.md", 2, "imbalance"),
     ("09-the-learning-loop.md", 1, "learning_loop"),
+    ("10-takeaways.md", 0, "lesson_links"),
 ]
 
 

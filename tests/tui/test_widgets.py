@@ -351,3 +351,25 @@ async def test_predict_first_holds_the_widget_back_until_answered(tmp_path):
         await settle(pilot)
         assert wrapper.revealed and app.screen.query_one(SoftmaxBars).probabilities
         assert "Not quite" in shown(wrapper.query_one(Quiz).query_one("#verdict"))
+
+
+async def test_conv_stepper_on_a_photo_channel_and_the_learners_own_file(tmp_path):
+    from nnsim.data.images import load_image
+    from nnsim.tui.widgets.conv_stepper import ConvStepper
+
+    app = make_app(lesson_with(tmp_path, 'widget = "conv_stepper"\nimage = "photos/coffee.jpg"\nchannel = 0'))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        conv = app.screen.query_one(ConvStepper)
+        assert "R channel of photos/coffee.jpg" in shown(conv.query_one("#conv-title"))
+        red = load_image(SAMPLES / "photos" / "coffee.jpg", mode="RGB", size=(28, 28)).tensor[0]
+        np.testing.assert_allclose(conv.image, red)
+        path_input = conv.query_one("#conv-path", Input)
+        path_input.value = str(tmp_path / "missing.png")
+        await pilot.click(path_input)
+        await pilot.press("enter")
+        assert "no such image" in shown(conv.query_one("#conv-problem"))
+        path_input.value = str(SAMPLES / "digits" / "4.png")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "digits/4.png" in shown(conv.query_one("#conv-title")) and conv.state.done == 1

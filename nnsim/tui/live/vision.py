@@ -139,6 +139,7 @@ class VitFigures:
     attention: list[np.ndarray]  # per block: (heads, T + 1, T + 1)
     queries: np.ndarray  # first block, (heads, T + 1, d)
     keys: np.ndarray
+    values: np.ndarray
     probabilities: np.ndarray  # (classes,)
     class_names: list[str]
 
@@ -150,6 +151,10 @@ class VitFigures:
         """How much the CLS token attends to each patch, as the patch grid (averaged over heads if None)."""
         rows = self.attention[block][:, 0, 1:] if head is None else self.attention[block][head : head + 1, 0, 1:]
         return rows.mean(axis=0).reshape(self.grid)
+
+    def cls_output(self, head: int) -> np.ndarray:
+        """The CLS token's attention output in one head of block 1: Σ_j softmax_j · v_j."""
+        return self.cls_query(head)[1] @ self.values[head]
 
     def cls_query(self, head: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores q_CLS·k_j/√d for every token j, and their softmax (block 1, one head)."""
@@ -186,6 +191,7 @@ def vit_figures(path: Path) -> VitFigures:
         attention=[np.asarray(block.attn.attention)[0] for block in blocks],
         queries=np.asarray(first.q)[0],
         keys=np.asarray(first.k)[0],
+        values=np.asarray(first.v)[0],
         probabilities=softmax(logits)[0],
         class_names=meta.get("class_names") or [str(i) for i in range(len(logits[0]))],
     )

@@ -12,8 +12,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
+from nnsim.data.images import load_image
 from nnsim.errors import NnsimError
 from nnsim.lessons.params import KERNEL_NAMES, ConvStepperParams
 from nnsim.tui.formatting import number
@@ -45,6 +46,7 @@ class ConvStepper(Vertical, can_focus=True):
         Binding("z", "stride", "Stride"),
         Binding("p", "padding", "Padding"),
         Binding("f", "maps", "Feature maps"),
+        Binding("o", "open_file", "Your image"),
     ]
 
     state: reactive[ConvState] = reactive(ConvState("edge", 0, 1, 0, 1, False), init=False)
@@ -52,15 +54,24 @@ class ConvStepper(Vertical, can_focus=True):
     def __init__(self, params: ConvStepperParams, base: Path | None = None):
         super().__init__()
         self.params = params
+        self.base = base
         self.conv: Convolution | None = None
-        self.problem = ""
+        self.image, self.maps, self.problem = None, [], ""
         try:
-            self.path = resolve_image(params.image, base)
-            self.image, self.maps = feature_maps(self.path)
+            self._open(params.image)
         except NnsimError as error:
-            self.path, self.image, self.maps, self.problem = None, None, [], str(error)
+            self.problem = str(error)
         p = params
         self.set_reactive(ConvStepper.state, ConvState(p.kernel, p.filter, p.stride, p.padding, 1, p.maps))
+
+    def _open(self, name: str) -> None:
+        """The image X (28×28: gray, or one colour channel) and the shipped CNN's maps for it."""
+        path = resolve_image(name, self.base)
+        gray, maps = feature_maps(path)
+        if self.params.channel >= 0:
+            colour = load_image(path, mode="RGB", size=gray.shape[::-1]).tensor
+            gray = colour[self.params.channel].astype(np.float64)
+        self.image, self.maps, self.image_name = gray, maps, name
 
     def compose(self) -> ComposeResult:
         yield Static(id="conv-title", classes="widget-title")
@@ -69,6 +80,26 @@ class ConvStepper(Vertical, can_focus=True):
             yield Static(id="conv-output")
         yield Static(id="conv-sum")
         yield Static(id="conv-size")
+        yield Input(placeholder="your own image: type a path, then Enter", id="conv-path")
+        yield Static(id="conv-problem", classes="problem")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        name = event.value.strip()
+        if not name:
+            return
+        try:
+            self._open(name)
+        except NnsimError as error:
+            self.query_one("#conv-problem", Static).update(str(error))
+            return
+        self.query_one("#conv-problem", Static).update("")
+        self.problem = ""
+        self.state = replace(self.state, done=1, maps=False)
+        self.redraw()
+
+    def action_open_file(self) -> None:
+        self.query_one("#conv-path", Input).focus()
 
     def on_mount(self) -> None:
         self.redraw()
@@ -109,7 +140,11 @@ class ConvStepper(Vertical, can_focus=True):
         done = min(state.done, total)
         row, col = divmod(done - 1, conv.output.shape[1])
         name = f"learned filter {state.filter % len(learned_kernels())}" if state.kernel == "learned" else state.kernel
-        title = f"Convolution: {name} kernel, stride {state.stride}, padding {state.padding} — position {done}/{total}"
+        where = ["R", "G", "B"][self.params.channel] + " channel of " if self.params.channel >= 0 else ""
+        title = (
+            f"Convolution of {where}{self.image_name}: {name} kernel, stride {state.stride}, "
+            f"padding {state.padding}, position {done}/{total}"
+        )
         self.query_one("#conv-title", Static).update(title)
         k = len(conv.kernel)
         padded = np.pad(conv.image, state.padding)

@@ -154,9 +154,9 @@ class VitView(Vertical, can_focus=True):
         table = Table("token j", "q·k/√d", "softmax", box=None, padding=(0, 1), show_edge=False)
         for j in top:
             table.add_row("CLS" if j == 0 else f"patch {j - 1}", number(scores[j], 3), f"{probs[j]:.3f}")
-        after = Text(
-            f"… {len(probs)} tokens, the weights add up to {probs.sum():.3f}; the CLS output is Σ_j weight_j · v_j.\n"
-        )
+        out = f.cls_output(h)
+        after = Text(f"… {len(probs)} tokens; the weights add up to {probs.sum():.3f}.\n")
+        after.append(f"× V: the CLS output = Σ_j weight_j · v_j = {_vector(out)}\n")
         matches = np.allclose(probs, f.attention[0][h, 0], atol=1e-5)
         after.append(f"The same row as the forward pass kept: {'yes' if matches else 'no'}.\n", style="dim")
         after.append("\nEvery token attends to every other from the first block: the whole image at once.")
