@@ -230,29 +230,8 @@ def test_nan_loss_diverges_with_advice_and_keeps_a_loadable_checkpoint(tmp_path)
 
 
 def test_ctrl_c_saves_the_last_step_and_exits_130(tmp_path):
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nnsim",
-            "train",
-            "--model",
-            "cnn",
-            "--epochs",
-            "50",
-            "--backend",
-            "reference",
-            "--json",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process, seen = _train_until_steps(tmp_path)
     try:
-        for line in process.stdout:
-            if json.loads(line)["event"] == "step":
-                break
         process.send_signal(signal.SIGINT)
         rest, stderr = process.communicate(timeout=120)
     finally:
@@ -262,7 +241,7 @@ def test_ctrl_c_saves_the_last_step_and_exits_130(tmp_path):
     saved = tmp_path / "nnsim-cnn-interrupted.npz"
     assert str(saved.name) in stderr
     model, meta = load_checkpoint(saved)
-    steps = [json.loads(line)["step"] for line in [line, *rest.splitlines()] if '"event": "step"' in line]
+    steps = seen + [json.loads(line)["step"] for line in rest.splitlines() if '"event": "step"' in line]
     assert meta["steps"] == steps[-1] and model.config.model == "cnn"  # the last step that finished
     assert f"step {steps[-1]} to" in stderr
 

@@ -11,7 +11,7 @@ import numpy as np
 from nnsim.resources import builtin_data_path
 from nnsim.tui.live import reference
 
-CHECKPOINT = "lesson-cnn.npz"  # made by scripts/make_lesson_cnn.py
+CHECKPOINT = "lesson-cnn.npz"  # made by scripts/make_lesson_networks.py cnn
 
 
 @cache

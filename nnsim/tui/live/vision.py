@@ -24,7 +24,7 @@ KERNELS = {  # the classic hand-made filters; "learned" ones come from the shipp
     "blur": [[1 / 9] * 3] * 3,
     "sharpen": [[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]],
 }
-VIT_CHECKPOINT = "lesson-vit.npz"  # made by scripts/make_lesson_vit.py
+VIT_CHECKPOINT = "lesson-vit.npz"  # made by scripts/make_lesson_networks.py vit
 
 
 # ------------------------------------------------------------------------------- images
