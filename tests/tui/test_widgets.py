@@ -302,7 +302,7 @@ async def test_conv_stepper_steps_runs_and_explains_its_sizes(tmp_path):
         )[0, 0]
         assert f"Y[{row}, {col}]" in shown(conv.query_one("#conv-sum"))
         assert f"{expected[row, col]:.4f}" in shown(conv.query_one("#conv-sum"))
-        await pilot.press("z", "p")  # stride 2, padding 1
+        await pilot.press("z", "b")  # stride 2, padding 1
         assert "⌊(28 + 2·1 − 3) / 2⌋ + 1 = ⌊27/2⌋ + 1 = 14" in shown(conv.query_one("#conv-size"))
         assert "never reaches" in shown(conv.query_one("#conv-size"))
         await pilot.press("r")

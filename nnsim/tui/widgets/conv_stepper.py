@@ -36,7 +36,7 @@ class ConvState:
 
 
 class ConvStepper(Vertical, can_focus=True):
-    """s steps, r runs to the end, 0 starts again; k the kernel, z the stride, p the padding, f the maps."""
+    """s steps, r runs to the end, 0 starts again; k the kernel, z the stride, b the padding, f the maps."""
 
     BINDINGS = [
         Binding("s", "step", "Step"),
@@ -44,7 +44,7 @@ class ConvStepper(Vertical, can_focus=True):
         Binding("0", "restart", "Again"),
         Binding("k", "kernel", "Kernel"),
         Binding("z", "stride", "Stride"),
-        Binding("p", "padding", "Padding"),
+        Binding("b", "padding", "Padding (border)"),
         Binding("f", "maps", "Feature maps"),
         Binding("o", "open_file", "Your image"),
     ]
