@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nnsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for add in (_add_train, _add_predict, _add_bench, _add_lessons, _add_serve, _add_data):
+    for add in (_add_train, _add_lab, _add_predict, _add_bench, _add_lessons, _add_serve, _add_data):
         add(sub)
     return parser
 
@@ -159,6 +159,20 @@ def _add_train(sub) -> None:
     add_train_flags(train)
     train.add_argument("--json", action="store_true", help="print one JSON object per event instead of progress")
     train.set_defaults(handler=cmd_train)
+
+
+def _add_lab(sub) -> None:
+    lab = sub.add_parser(
+        "lab",
+        help="the app at the lab: train a network and watch it learn",
+        description="Open the nnsim app at the lab, set up with the same flags as `nnsim train`; "
+        "--start begins training at once. In the lab: space starts, pauses and resumes, . runs one "
+        "step while paused, x stops.",
+        formatter_class=_DefaultsHelp,
+    )
+    add_train_flags(lab)
+    lab.add_argument("--start", action="store_true", help="begin training as soon as the lab opens")
+    lab.set_defaults(handler=cmd_lab)
 
 
 def _add_predict(sub) -> None:
@@ -516,7 +530,13 @@ def cmd_app(args) -> int:
     return _run_app(lesson=None)
 
 
-def _run_app(lesson: Path | None) -> int:
+def cmd_lab(args) -> int:
+    config = train_config(args)
+    config.resolved()  # check the flags before the app opens
+    return _run_app(lesson=None, lab=config, start=args.start)
+
+
+def _run_app(lesson: Path | None, lab=None, start: bool = False) -> int:
     import os
 
     # A Textual driver named in the environment (textual-serve's web driver) needs no terminal.
@@ -524,7 +544,7 @@ def _run_app(lesson: Path | None) -> int:
         raise NnsimError("the app needs a terminal (run `nnsim --help` for the commands that do not)")
     from nnsim.tui.app import NnsimApp
 
-    NnsimApp(lesson=lesson).run()
+    NnsimApp(lesson=lesson, lab=lab, start=start).run()
     return 0
 
 

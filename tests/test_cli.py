@@ -260,6 +260,7 @@ def test_ctrl_c_saves_the_last_step_and_exits_130(tmp_path):
         ["lessons", "check"],
         ["lessons", "open"],
         ["serve"],
+        ["lab"],
     ],
 )
 def test_every_help_page(command):
@@ -340,6 +341,9 @@ def test_app_commands_fail_in_one_line_without_a_terminal(tmp_path):
     assert_one_line_error(nnsim("lessons", "open", ROOT / "lessons" / "01-why-it-matters.md"), "needs a terminal")
     assert_one_line_error(nnsim("lessons", "open", tmp_path / "nope.md"), "no such lesson file", code=1)
     assert_one_line_error(nnsim("serve", "--port", "70000"), "a port is a whole number", code=2)
+    assert_one_line_error(nnsim("lab", "--model", "cnn", "--start"), "needs a terminal", code=1)
+    assert_one_line_error(nnsim("lab", "--model", "rnn"), "invalid choice", code=2)
+    assert_one_line_error(nnsim("lab", "--loss", "focal", "--gamma", "-1"), "--gamma: must be >= 0", code=2)
 
 
 GOLDEN = ROOT / "tests" / "golden" / "train-progress.txt"

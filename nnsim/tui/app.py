@@ -23,12 +23,15 @@ class NnsimApp(App):
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("t", "toggle_theme", "Light/dark"),
+        Binding("l", "lab", "Lab"),
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, lesson: Path | None = None, progress: ProgressStore | None = None):
-        """lesson: open this lesson file (the learner's own or a shipped one) instead of home."""
+    def __init__(self, lesson: Path | None = None, progress: ProgressStore | None = None, lab=None, start=False):
+        """lesson: open this lesson file (the learner's own or a shipped one) instead of home.
+        lab: a TrainConfig to open the lab with (start: begin training at once)."""
         super().__init__()
+        self.lab_config, self.lab_start = lab, start
         if progress is None:
             from nnsim import serving
 
@@ -44,6 +47,17 @@ class NnsimApp(App):
         self.push_screen(HomeScreen(self.entries))
         if self.start_in_lesson:
             self.open_lesson(self.entries[0])
+        elif self.lab_config is not None:
+            self.action_lab()
+
+    def action_lab(self) -> None:
+        """The lab: from anywhere, one at a time."""
+        from nnsim.tui.screens.lab import LabScreen
+
+        if isinstance(self.screen, LabScreen):
+            return
+        config, self.lab_config = self.lab_config, None
+        self.push_screen(LabScreen(config, start=self.lab_start))
 
     def open_lesson(self, entry: Entry) -> None:
         from nnsim.tui.screens.lesson import LessonScreen
@@ -73,6 +87,7 @@ class NnsimApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        yield SystemCommand("Lab: train a network", "train a CNN, ViT or MLP and watch it learn", self.action_lab)
         for index, entry in enumerate(self.entries):
             number = entry.lesson.section or index + 1
             yield SystemCommand(

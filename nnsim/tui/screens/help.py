@@ -21,14 +21,21 @@ HELP = """\
 | lesson | ← or p | previous step |
 | lesson | Esc | back to the lesson list |
 | lesson | Tab, Shift+Tab | move between the widgets of a step |
+| lesson, last step | → | the next lesson |
+| anywhere | l | the lab: train a network and watch it learn |
+| lab | space | start, pause, resume training |
+| lab | . | one step, while paused |
+| lab | x | stop (the checkpoint, if you named one, keeps the last step) |
+| lab | y | loss curve on a log scale |
 | anywhere | ? | this help |
-| anywhere | Ctrl+P | command palette: open any lesson, switch theme |
+| anywhere | Ctrl+P | command palette: open any lesson or the lab, switch theme |
 | anywhere | t | light or dark theme |
 | anywhere | q | quit (your progress is saved) |
 
 Each widget lists its own keys in the footer while it has the focus (click it, or Tab to it):
 the pixel grid moves its zoom window with w a s d and switches channel with c; a neuron picks a
-number with ↑ ↓ and changes it with + and −; a quiz takes the number of a choice.
+number with ↑ ↓ and changes it with + and −; a quiz takes the number of a choice; the
+convolution stepper steps with s and runs with r; the learning loop runs one phase with s.
 
 ## Mouse
 
