@@ -306,9 +306,24 @@ def cmd_train(args) -> int:
 
 
 def warm_up_kernels(backend) -> None:
-    """Compile (first run) or load (later runs) a fast backend's kernels, with progress on stderr."""
+    """Compile (first run) or load (later runs) a fast backend's kernels, with progress on stderr.
+
+    Ctrl+C takes effect between two kernels: raised inside the compiler (LLVM calls back into
+    Python) it would be swallowed there and leave a half-built kernel that fails with a traceback.
+    """
     if not hasattr(backend, "warm_up"):
         return
+    interrupted: list[bool] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(True))
+    try:
+        _warm_up_with_progress(backend, interrupted)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        raise KeyboardInterrupt
+
+
+def _warm_up_with_progress(backend, interrupted: list[bool]) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -324,6 +339,8 @@ def warm_up_kernels(backend) -> None:
         task = bar.add_task("", total=None)
 
         def report(name: str, done: int, total: int) -> None:
+            if interrupted:
+                raise KeyboardInterrupt
             bar.update(task, description=name, completed=done, total=total)
 
         backend.warm_up(report)
