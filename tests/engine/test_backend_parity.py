@@ -177,6 +177,11 @@ def loss(kind, alpha, gamma):
     return lambda be, logits: be.classification_loss(logits, be.asarray(labels), kind, alpha, gamma)
 
 
+def loss_rows(kind):
+    labels = np.arange(300) % 3
+    return lambda be, logits: be.classification_loss(logits, be.asarray(labels), kind, 1.0, 2.0)
+
+
 def sgd(be, param, *grads):
     param, velocity = be.copy(param), be.zeros_like(param)
     for grad in grads:
@@ -275,6 +280,11 @@ CASES = [
     Case("maxpool 2 blocks", [(2, 3, 17, 16), (2, 3, 8, 8)], maxpool, simulate=True),
     Case("layernorm 2 blocks of rows", [(300, 3), (3,), (3,), (300, 3)], layernorm, simulate=True),
     Case("attention 40 tokens", [(1, 1, 40, 4)] * 4, attention),
+    Case("conv+relu 625 rows", conv_shapes(1, 1, 25, 25, 2, 3, 1, 1), conv(True, 1, 1), simulate=True),
+    Case("heads 3 blocks", [(2, 40, 24), *[(2, 2, 40, 4)] * 3, (2, 40, 8)], heads(2), simulate=True),
+    Case("patchify 28x28 by 4", [(2, 1, 28, 28), (2, 49, 16)], patches, simulate=True),
+    Case("tokens 3 blocks", [(2, 40, 8), (1, 8), (41, 8), (2, 41, 8), (2, 8)], tokens, simulate=True),
+    Case("cross-entropy 300 rows", [(300, 3)], loss_rows("ce"), scale=3.0, simulate=True),
     Case("sgd 2 blocks", [(300,)] * 3, sgd),
     Case("adam 2 blocks, weight decay", [(300,)] * 3, adam(0.01)),
 ]
