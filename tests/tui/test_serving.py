@@ -87,3 +87,18 @@ async def test_two_tabs_keep_their_own_progress(shared, own_progress):
             assert not labels[1 - index].startswith("✓")  # the other tab's lesson is not ticked here
             assert app.progress.get(lessons[1 - index].name).seen == 0
     assert not own_progress.exists()
+
+
+async def test_a_served_lab_refuses_a_data_path_outside_the_shared_folder(shared, tmp_path):
+    from nnsim.tui.screens.lab import LabScreen
+
+    app = NnsimApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("l")
+        lab = app.screen
+        assert isinstance(lab, LabScreen)
+        lab.query_one("#lab-data", Input).value = str(tmp_path)
+        lab.query_one("#lab-start").focus()
+        await pilot.press("space")
+        await pilot.pause(0.1)
+        assert "not available here" in shown(lab.query_one("#lab-status")) and lab.session is None

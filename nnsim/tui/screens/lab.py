@@ -160,7 +160,7 @@ class LabScreen(NnsimScreen):
         return replace(
             self.config,
             model=self.query_one("#lab-model", Select).value,
-            data=self.query_one("#lab-data", Input).value.strip() or "mnist-mini",
+            data=_data_allowed(self.query_one("#lab-data", Input).value.strip() or "mnist-mini"),
             loss=self.query_one("#lab-lossfn", Select).value,
             optimizer=self.query_one("#lab-optimizer", Select).value,
             lr=number("#lab-lr", float, "the learning rate"),
@@ -274,6 +274,23 @@ def _prepare_backend(name: str, report):
             lambda what, done, total: report(f"preparing the {backend.name} kernels: {what} ({done}/{total})")
         )
     return backend
+
+
+def _data_allowed(data: str) -> str:
+    """A data set name, or a path; served to a browser, a path must stay in the shared folder."""
+    from pathlib import Path
+
+    from nnsim import serving
+    from nnsim.data.datasets import BUILTIN_NAMES, FINDABLE_NAMES
+
+    if data in BUILTIN_NAMES + FINDABLE_NAMES or not serving.served():
+        return data
+    path = Path(data).expanduser()
+    if not path.is_absolute() and serving.shared_folder() is not None:
+        path = serving.shared_folder() / path
+    if not serving.allows(path):
+        serving.refuse(data)
+    return str(path)
 
 
 def _text(value) -> str:
