@@ -93,7 +93,7 @@ async def open_tab(session, port: int) -> Tab:
 
 
 def test_the_page_loads_and_the_app_runs_in_it(tmp_path):
-    """Home is drawn over the web socket; Enter opens the first lesson at its first step."""
+    """Home is drawn over the web socket; Enter opens the first lesson at its first step; l the lab."""
 
     async def browse(port):
         async with aiohttp.ClientSession() as session:
@@ -104,6 +104,8 @@ def test_the_page_loads_and_the_app_runs_in_it(tmp_path):
             await tab.press("\r")
             await tab.until("Step 1/")
             await tab.until("image classifier")
+            await tab.press("l")  # the lab, in the browser too
+            await tab.until("Lab: train a network")
             await tab.websocket.close()
 
     with serving(tmp_path) as port:
