@@ -22,7 +22,8 @@ async def until(pilot, condition, seconds: float = 60.0) -> None:
 
 
 def lab_app(**settings) -> NnsimApp:
-    base = dict(model="cnn", data="shapes", epochs=3, backend="reference", sizes={"channels": [4, 8], "hidden": 16})
+    # an MLP's steps take milliseconds, so pausing is seen at once; 40 epochs outlast every test
+    base = dict(model="mlp", data="shapes", epochs=40, backend="reference", sizes={"hidden": [16]})
     return NnsimApp(progress=ProgressStore(), lab=TrainConfig(**{**base, **settings}))
 
 
@@ -46,7 +47,7 @@ async def test_start_pause_one_step_resume_and_stop():
         assert lab.state == "paused"
         await pilot.pause(0.3)  # a step already under way may finish; then nothing moves
         steps = lab.session.figures.step
-        await pilot.pause(0.4)
+        await pilot.pause(0.5)
         assert lab.session.figures.step == steps
         await pilot.press("full_stop")
         await until(pilot, lambda: lab.session.figures.step == steps + 1)
@@ -59,7 +60,7 @@ async def test_start_pause_one_step_resume_and_stop():
         assert lab.session.trainer.optimizer.lr == 0.0005
         lab.query_one("#lab-start").focus()
         await pilot.press("space")
-        await until(pilot, lambda: lab.session.figures.step > steps + 2)
+        await until(pilot, lambda: lab.figures.step > steps + 2)  # the figures drawn last
         await pilot.press("x")
         await until(pilot, lambda: lab.state == "finished")
         await pilot.pause(0.2)
@@ -69,7 +70,7 @@ async def test_start_pause_one_step_resume_and_stop():
 
 
 async def test_a_finished_run_shows_its_figures_and_a_bad_setting_is_one_line():
-    app = lab_app(model="mlp", epochs=1, sizes={})
+    app = lab_app(epochs=1)
     async with app.run_test(size=(120, 40)) as pilot:
         lab = app.screen
         await pilot.press("space")
