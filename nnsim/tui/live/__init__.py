@@ -8,11 +8,16 @@ are never imported by a lesson. One module per widget that needs more than a lin
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 
 import numpy as np
 
 from nnsim.engine import layers as L
+
+# The shipped networks are shared by every widget, and a forward pass leaves its values in the
+# layers (feature maps, attention): one widget's worker at a time may run one and read them.
+SHIPPED_MODELS = threading.Lock()
 
 
 @cache

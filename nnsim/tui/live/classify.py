@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from nnsim.resources import builtin_data_path
-from nnsim.tui.live import reference
+from nnsim.tui.live import SHIPPED_MODELS, reference
 
 CHECKPOINT = "lesson-cnn.npz"  # made by scripts/make_lesson_networks.py cnn
 
@@ -37,5 +37,6 @@ def classify(path: Path, top: int) -> Classification:
 
     model, meta = lesson_cnn()
     tensor, notes = prepare_image(path, model.config.input_shape, meta.get("background"))
-    top_k = top_classes(tensor, model, meta, top)
+    with SHIPPED_MODELS:  # the shipped CNN is shared with the other widgets' workers
+        top_k = top_classes(tensor, model, meta, top)
     return Classification(tensor[0], tuple(model.config.input_shape), notes, top_k, model.parameter_count())

@@ -14,6 +14,7 @@ import numpy as np
 
 from nnsim.data.dataset import Dataset
 from nnsim.engine.gradcheck import numerical_gradient, relative_error
+from nnsim.engine.losses import softmax
 from nnsim.engine.trainer import TrainConfig, Trainer
 
 PHASES = ("forward", "loss", "backward", "update")
@@ -88,7 +89,7 @@ class LearningLoop:
         phase = PHASES[state.phase]
         if phase == "forward":
             state.logits = np.asarray(trainer.forward(self.x))
-            state.probabilities = _softmax(state.logits)
+            state.probabilities = softmax(state.logits)
         elif phase == "loss":
             state.loss, state.dlogits, _ = trainer.loss(state.logits, self.y)
         elif phase == "backward":
@@ -140,9 +141,3 @@ class LearningLoop:
 def _epochs_without_improvement(values: list[float]) -> int:
     best = int(np.argmin(values))
     return len(values) - 1 - best
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    from nnsim.engine.losses import softmax
-
-    return softmax(logits)

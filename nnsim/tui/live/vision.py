@@ -17,7 +17,8 @@ import numpy as np
 from nnsim.engine.backends.rowmath import conv_output_size
 from nnsim.errors import NnsimError
 from nnsim.resources import builtin_data_path
-from nnsim.tui.live import reference
+from nnsim.tui.live import SHIPPED_MODELS, reference
+from nnsim.tui.live.classify import lesson_cnn
 
 KERNELS = {  # the classic hand-made filters; "learned" ones come from the shipped CNN
     "edge": [[-1.0, -1.0, -1.0], [-1.0, 8.0, -1.0], [-1.0, -1.0, -1.0]],
@@ -78,18 +79,10 @@ def convolve(image: np.ndarray, kernel, stride: int = 1, padding: int = 0) -> Co
     """Y = K ∗ X for one gray image and one kernel, by the reference backend."""
     image = np.asarray(image, dtype=np.float64)
     kernel = np.asarray(kernel, dtype=np.float64)
-    for axis in (0, 1):
-        output_size(image.shape[axis], kernel.shape[axis], stride, padding)  # explains what does not fit
+    output_size(image.shape[0], kernel.shape[0], stride, padding)  # explains a kernel that does not fit
     _, note = output_size(image.shape[1], kernel.shape[1], stride, padding)
     y = reference().conv2d_forward(image[None, None], kernel[None, None], np.zeros(1), stride, padding)
     return Convolution(image, kernel, stride, padding, y[0, 0], note)
-
-
-@cache
-def lesson_cnn():
-    from nnsim.tui.live.classify import lesson_cnn as shipped
-
-    return shipped()
 
 
 def learned_kernels() -> np.ndarray:
@@ -102,8 +95,9 @@ def feature_maps(path: Path) -> tuple[np.ndarray, list[np.ndarray]]:
     """The CNN's input (28×28) and every conv block's maps for it, [(channels, h, w), …]."""
     model, meta = lesson_cnn()
     tensor, _ = digit_input(path, (model, meta))
-    model.forward(model.be.asarray(tensor[None].astype(np.float32)))
-    return tensor[0], [np.asarray(layer.feature_map)[0] for layer in model.conv_layers()]
+    with SHIPPED_MODELS:
+        model.forward(model.be.asarray(tensor[None].astype(np.float32)))
+        return tensor[0], [np.array(layer.feature_map)[0] for layer in model.conv_layers()]
 
 
 def receptive_field(depth: int, row: int, col: int, kernel: int = 3, pool: int = 2) -> tuple[int, int, int]:
@@ -171,14 +165,16 @@ def vit_figures(path: Path) -> VitFigures:
     model, meta = lesson_vit()
     tensor, _ = digit_input(path, (model, meta))
     x = model.be.asarray(tensor[None].astype(np.float32))
-    logits = np.asarray(model.forward(x), dtype=np.float64)
     embed = model.layers[1]
     blocks = [layer for layer in model.layers if type(layer).__name__ == "TransformerBlock"]
-    normalized = model.layers[0].forward(x)
-    patches = np.asarray(model.be.patchify(normalized, embed.patch))[0]
-    tokens = np.asarray(embed.forward(normalized))[0]
-    model.forward(x)  # the layers keep this image's values again
-    first = blocks[0].attn
+    with SHIPPED_MODELS:  # copies of what the layers kept, taken before another forward pass
+        logits = np.asarray(model.forward(x), dtype=np.float64)
+        attention = [np.array(block.attn.attention)[0] for block in blocks]
+        first = blocks[0].attn
+        queries, keys, values = (np.array(a)[0] for a in (first.q, first.k, first.v))
+        normalized = model.layers[0].forward(x)
+        patches = np.asarray(model.be.patchify(normalized, embed.patch))[0]
+        tokens = np.asarray(embed.forward(normalized))[0]
     return VitFigures(
         image=tensor[0],
         patch=embed.patch,
@@ -188,10 +184,10 @@ def vit_figures(path: Path) -> VitFigures:
         projection_bias=np.asarray(embed.projection.bias.value),
         positions=np.asarray(embed.positions.value),
         tokens=tokens,
-        attention=[np.asarray(block.attn.attention)[0] for block in blocks],
-        queries=np.asarray(first.q)[0],
-        keys=np.asarray(first.k)[0],
-        values=np.asarray(first.v)[0],
+        attention=attention,
+        queries=queries,
+        keys=keys,
+        values=values,
         probabilities=softmax(logits)[0],
         class_names=meta.get("class_names") or [str(i) for i in range(len(logits[0]))],
     )
@@ -205,12 +201,13 @@ def occlusion(path: Path) -> np.ndarray:
     tensor, _ = digit_input(path, (model, meta))
     embed = model.layers[1]
     p, (rows, cols) = embed.patch, embed.grid
-    base = softmax(np.asarray(model.forward(model.be.asarray(tensor[None])), dtype=np.float64))[0]
+    with SHIPPED_MODELS:
+        base = softmax(np.asarray(model.forward(model.be.asarray(tensor[None])), dtype=np.float64))[0]
     best = int(np.argmax(base))
     hidden = np.repeat(tensor[None], rows * cols, axis=0)
     for index in range(rows * cols):
         r, c = divmod(index, cols)
         hidden[index, :, r * p : (r + 1) * p, c * p : (c + 1) * p] = meta.get("background", 0.0)
-    probs = softmax(np.asarray(model.forward(model.be.asarray(hidden)), dtype=np.float64))
-    model.forward(model.be.asarray(tensor[None]))
+    with SHIPPED_MODELS:
+        probs = softmax(np.asarray(model.forward(model.be.asarray(hidden)), dtype=np.float64))
     return (base[best] - probs[:, best]).reshape(rows, cols)

@@ -185,12 +185,11 @@ class LabScreen(NnsimScreen):
     @work(thread=True, exclusive=True, group="lab")
     def train(self, config) -> None:
         try:
-            backend = _prepare_backend(config.backend, lambda text: self.post_message(LabStatus(text)))
+            _prepare_backend(config.backend, lambda text: self.post_message(LabStatus(text)))
             run = LabRun(config)
         except NnsimError as error:
             self.post_message(LabStatus(str(error), error=True))
             return
-        del backend
         self.class_names = run.classes
         self.session = run
         run.run(lambda figures: self.post_message(self.Progress(figures)))
@@ -264,8 +263,8 @@ class LabStatus(Message):
         self.text, self.error = text, error
 
 
-def _prepare_backend(name: str, report):
-    """The backend, with a fast one's kernels compiled (first run) or loaded, reporting progress."""
+def _prepare_backend(name: str, report) -> None:
+    """Compile (first run) or load a fast backend's kernels, reporting progress, before training."""
     from nnsim.engine.backends import get_backend
 
     backend = get_backend(name)
@@ -273,7 +272,6 @@ def _prepare_backend(name: str, report):
         backend.warm_up(
             lambda what, done, total: report(f"preparing the {backend.name} kernels: {what} ({done}/{total})")
         )
-    return backend
 
 
 def _data_allowed(data: str) -> str:
