@@ -331,6 +331,7 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._last_good: list | None = None
+        self.last_predictions = np.zeros(0, dtype=np.int64)
 
     def describe(self) -> tuple[str, str]:
         """Two lines: the data and its split; the network, backend and settings."""
@@ -516,14 +517,16 @@ class Trainer:
     def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         """Mean loss and accuracy over a whole set, in batches, without changing the weights."""
         cfg = self.config
-        loss_sum, correct_sum = 0.0, 0
+        loss_sum, correct_sum, predicted = 0.0, 0, []
         for start in range(0, len(images), cfg.eval_batch_size):
             x = images[start : start + cfg.eval_batch_size]
             y = labels[start : start + cfg.eval_batch_size]
             logits = self.model.forward(self.be.asarray(x, dtype=cfg.precision))
             loss, _, correct = self.be.classification_loss(logits, self.be.asarray(y), cfg.loss, cfg.alpha, cfg.gamma)
+            predicted.append(np.argmax(self.be.to_numpy(logits), axis=1))
             loss_sum += loss * len(x)
             correct_sum += correct
+        self.last_predictions = np.concatenate(predicted)  # the class each image was given (the lab's confusion matrix)
         return loss_sum / len(images), correct_sum / len(images)
 
     def save(self, path, **figures) -> CheckpointEvent:

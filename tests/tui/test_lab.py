@@ -22,8 +22,8 @@ async def until(pilot, condition, seconds: float = 60.0) -> None:
 
 
 def lab_app(**settings) -> NnsimApp:
-    # an MLP's steps take milliseconds, so pausing is seen at once; 40 epochs outlast every test
-    base = dict(model="mlp", data="shapes", epochs=40, backend="reference", sizes={"hidden": [16]})
+    # an MLP's steps take milliseconds, so pausing is seen at once; 400 epochs outlast every test
+    base = dict(model="mlp", data="shapes", epochs=400, backend="reference", sizes={"hidden": [16]})
     return NnsimApp(progress=ProgressStore(), lab=TrainConfig(**{**base, **settings}))
 
 
@@ -42,31 +42,34 @@ async def test_start_pause_one_step_resume_and_stop():
         lab = app.screen
         assert isinstance(lab, LabScreen) and lab.state == "ready"
         await pilot.press("space")
-        await until(pilot, lambda: lab.session is not None and lab.session.figures.step >= 3)
+        await until(pilot, lambda: lab.session is not None and lab.session.runs[0].figures.step >= 3)
         await pilot.press("space")
         assert lab.state == "paused"
         await pilot.pause(0.3)  # a step already under way may finish; then nothing moves
-        steps = lab.session.figures.step
+        steps = lab.session.runs[0].figures.step
         await pilot.pause(0.5)
-        assert lab.session.figures.step == steps
+        assert lab.session.runs[0].figures.step == steps
         await pilot.press("full_stop")
-        await until(pilot, lambda: lab.session.figures.step == steps + 1)
+        await until(pilot, lambda: lab.session.runs[0].figures.step == steps + 1)
         await pilot.pause(0.3)
-        assert lab.session.figures.step == steps + 1 and lab.state == "paused"
+        assert lab.session.runs[0].figures.step == steps + 1 and lab.state == "paused"
         lr = lab.query_one("#lab-lr", Input)
         lr.value = "0.0005"
         lr.focus()
         await pilot.press("enter")
-        assert lab.session.trainer.optimizer.lr == 0.0005
+        assert lab.session.runs[0].trainer.optimizer.lr == 0.0005
         lab.query_one("#lab-start").focus()
         await pilot.press("space")
-        await until(pilot, lambda: lab.figures.step > steps + 2)  # the figures drawn last
+        await until(pilot, lambda: lab.session.runs[0].figures.step > steps + 2)
         await pilot.press("x")
         await until(pilot, lambda: lab.state == "finished")
+        await until(pilot, lambda: lab.figures.reason == "stopped")  # the figures drawn last
+        assert lab.figures.step > steps + 2
+        await pilot.press("4")  # the log's tab
         await pilot.pause(0.2)
         lines = [str(line.text) for line in lab.query_one("#lab-log", RichLog).lines]
         assert any("learning rate set to 0.0005" in line for line in lines)
-        assert "finished after" in shown(lab.query_one("#lab-status"))
+        assert "stopped after" in shown(lab.query_one("#lab-status"))
 
 
 async def test_a_finished_run_shows_its_figures_and_a_bad_setting_is_one_line():

@@ -1,21 +1,86 @@
-"""The lab's training run: the engine's Trainer driven from a worker thread, its figures gathered
-for the screen (curves, confusion matrix, sample predictions), and the controls a learner uses
-(pause, one step, stop, a new learning rate) applied between steps.
+"""The lab's training runs: the engine's Trainer driven from a worker thread, its figures gathered
+for the screen (curves, confusion matrix, sample predictions, what the network looks like inside),
+and the controls a learner uses (pause, one step, stop, a new learning rate) applied between steps.
+
+A `LabSession` holds one run, or two trained side by side for a comparison: the same data, the
+same seed (so the same first weights where the networks match), one setting changed.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import math
+import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
+from nnsim.atomic import write_atomically
+from nnsim.engine.checkpoint import save_checkpoint
+from nnsim.engine.losses import softmax
 from nnsim.engine.trainer import TrainConfig, Trainer
 
 SMOOTHING = 0.9  # the smoothed loss curve is an exponential moving average: s ← 0.9·s + 0.1·loss
 SAMPLES = 8  # validation images shown with their prediction
+INSIDE_EVERY = 1.0  # seconds between looks inside the network (filters, attention, norms)
+MILESTONES = ("validation", "early_stop", "diverged", "done")  # drawn at once; other events wait for the next redraw
+FIGURE_COLUMNS = ("step", "epoch", "loss", "smoothed_loss", "accuracy")
+
+# One setting changed for a comparison: (label, the field, its new value or a function of the old).
+COMPARISONS = {
+    "none": ("no comparison", None, None),
+    "model-cnn": ("vs a CNN", "model", "cnn"),
+    "model-vit": ("vs a ViT", "model", "vit"),
+    "model-mlp": ("vs an MLP", "model", "mlp"),
+    "loss-focal": ("vs focal loss", "loss", "focal"),
+    "loss-ce": ("vs cross-entropy", "loss", "ce"),
+    "optimizer-sgd": ("vs SGD + momentum", "optimizer", "sgd"),
+    "optimizer-adam": ("vs Adam", "optimizer", "adam"),
+    "lr-up": ("vs learning rate × 10", "lr", lambda lr: lr * 10),
+    "lr-down": ("vs learning rate ÷ 10", "lr", lambda lr: lr / 10),
+}
+
+
+def compared(config: TrainConfig, key: str) -> TrainConfig | None:
+    """The second configuration of a comparison: `config` (resolved) with one setting changed."""
+    _, name, value = COMPARISONS[key]
+    if name is None:
+        return None
+    new = value(getattr(config, name)) if callable(value) else value
+    changed = replace(config, **{name: new, "checkpoint": None, "resume": None})
+    if name == "model":  # each network its own default epochs and sizes
+        changed = replace(changed, sizes={})
+    if name in ("model", "optimizer"):
+        changed = replace(changed, lr=None if name == "optimizer" else changed.lr)
+    return changed.resolved()
+
+
+def differences(a: TrainConfig, b: TrainConfig) -> list[tuple[str, str, str]]:
+    """(setting, A's value, B's value) for every setting the two runs do not share."""
+    names = ("model", "loss", "optimizer", "lr", "epochs", "batch_size", "alpha", "gamma", "sizes")
+    return [(n, _value(getattr(a, n)), _value(getattr(b, n))) for n in names if getattr(a, n) != getattr(b, n)]
+
+
+def _value(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@dataclass
+class Inside:
+    """A look inside the network at one moment: what the first layer learned, the norms of every
+    weight and its gradient, and the signs the training doctor reads."""
+
+    step: int = 0
+    filters: np.ndarray | None = None  # CNN: the first conv layer's kernels (out, in, k, k)
+    attention: np.ndarray | None = None  # ViT: CLS attention of the last block over the patch grid
+    attention_image: np.ndarray | None = None  # the validation image it attends over
+    attention_peak: float = 0.0  # the largest share of CLS attention on one patch, mean over heads
+    norms: list[tuple[str, float, float]] = field(default_factory=list)  # (parameter, ‖θ‖, ‖∇θ L‖)
+    dead: list[tuple[str, float]] = field(default_factory=list)  # (ReLU layer, share of units never active)
 
 
 @dataclass
@@ -30,47 +95,85 @@ class LabFigures:
     losses: list[float] = field(default_factory=list)  # every step's training loss
     smoothed: list[float] = field(default_factory=list)  # their moving average
     accuracies: list[float] = field(default_factory=list)  # every step's training accuracy
+    epochs_at: list[int] = field(default_factory=list)  # the step at which each validation ran
     val_losses: list[float] = field(default_factory=list)  # per epoch
     val_accuracies: list[float] = field(default_factory=list)
+    train_accuracies: list[float] = field(default_factory=list)  # per epoch, for the doctor
+    grad_norms: list[float] = field(default_factory=list)  # ‖∇θ L‖ of every step
     samples_per_s: float = 0.0
+    seconds: float = 0.0
     eta_s: float | None = None
     confusion: np.ndarray | None = None  # (classes, classes): rows true, columns predicted
     samples: list[tuple[np.ndarray, int, int, float]] = field(default_factory=list)  # image, true, predicted, p
+    inside: Inside | None = None
     log: list[str] = field(default_factory=list)  # every milestone's words (Event.describe)
     state: str = "ready"  # ready, running, paused, finished
+    reason: str = ""  # why it finished: finished, early_stop, diverged, stopped, max_steps
     last_update: str = ""  # the one-step view: what the last step changed
+    label: str = "A"
+    parameters: int = 0
+    best_accuracy: float | None = None
+    best_epoch: int = 0
+
+    def copy(self) -> LabFigures:
+        lists = {name: list(value) for name, value in vars(self).items() if isinstance(value, list)}
+        confusion = None if self.confusion is None else self.confusion.copy()
+        return replace(self, **lists, confusion=confusion)
+
+    def to_json(self) -> dict:
+        """The run's figures, for a learner to plot elsewhere (and for a resume to draw again)."""
+        keep = ("losses", "smoothed", "accuracies", "epochs_at", "val_losses", "val_accuracies", "train_accuracies")
+        return {
+            "steps": self.step,
+            "epoch": self.epoch,
+            **{name: getattr(self, name) for name in keep},
+            "confusion": None if self.confusion is None else self.confusion.tolist(),
+            "best_accuracy": self.best_accuracy,
+            "best_epoch": self.best_epoch,
+            "seconds": self.seconds,
+            "reason": self.reason,
+            "log": self.log,
+        }
 
 
 class LabRun:
-    """One training run for the lab. Build it (loads the data, builds the network), then call
-    `run(publish)` from a worker thread; the control methods are safe from any thread."""
+    """One training run for the lab. Build it (loads the data, builds the network); a LabSession
+    drives it from a worker thread."""
 
-    def __init__(self, config: TrainConfig):
+    def __init__(self, config: TrainConfig, label: str = "A"):
         self.trainer = Trainer(config)
-        self.figures = LabFigures(epochs=self.trainer.config.epochs)
-        self.figures.log.extend(self.trainer.describe())
+        trainer = self.trainer
+        self.figures = LabFigures(epochs=trainer.config.epochs, label=label, parameters=trainer.model.parameter_count())
+        self.figures.log.extend(trainer.describe())
+        self.figures.log.extend(f"note: {warning}" for warning in trainer.warnings)
+        if trainer.config.resume:
+            self._restore_figures(Path(trainer.config.resume))
         self._lock = threading.Lock()
-        self._one_step = False
+        self.one_step = False
+        self._started = 0.0
+        self._last_inside = -math.inf
         rng = np.random.default_rng(0)
-        count = min(SAMPLES, len(self.trainer.x_val))
-        self._sample_index = np.sort(rng.choice(len(self.trainer.x_val), size=count, replace=False))
+        count = min(SAMPLES, len(trainer.x_val))
+        self._sample_index = np.sort(rng.choice(len(trainer.x_val), size=count, replace=False))
 
-    # ---------------------------------------------------------------- controls (any thread)
-    def pause(self) -> None:
-        self.trainer.pause()
-        self.figures.state = "paused"
+    @property
+    def classes(self) -> list[str]:
+        return self.trainer.dataset.class_names
 
-    def resume(self) -> None:
-        self.figures.state = "running"
-        self.trainer.resume()
+    @property
+    def checkpoint(self) -> Path | None:
+        return Path(self.trainer.config.checkpoint) if self.trainer.config.checkpoint else None
 
-    def step_once(self) -> None:
-        """Run exactly one more step, then pause again."""
-        self._one_step = True
-        self.trainer.resume()
+    def reader(self):
+        """A copy of the network as it is now, on the reference backend, to read drawings with."""
+        from nnsim.engine.models import model_from_config
+        from nnsim.tui.live import reference
+        from nnsim.tui.live.draw import Reader
 
-    def stop(self) -> None:
-        self.trainer.stop()
+        model = model_from_config(self.trainer.model.config, backend=reference())
+        model.load_state_dict(self.trainer.model.state_dict())
+        source = f"the lab's {self.trainer.config.model.upper()} after {self.trainer.steps} steps"
+        return Reader(model, self.classes, source=source)
 
     def set_lr(self, lr: float) -> None:
         """A new learning rate from the next step on."""
@@ -79,35 +182,28 @@ class LabRun:
         with self._lock:
             self.figures.log.append(f"learning rate set to {lr:g} at step {self.trainer.steps}")
 
-    @property
-    def classes(self) -> list[str]:
-        return self.trainer.dataset.class_names
+    def set_patience(self, patience: int) -> None:
+        """Early stopping from the next validation on (keeps the best epoch's weights)."""
+        self.trainer.config.patience = patience
+        with self._lock:
+            self.figures.log.append(f"early stopping on: patience {patience} epochs")
 
     # ---------------------------------------------------------------- the run (worker thread)
-    def run(self, publish, every: float = 0.1) -> LabFigures:
-        """Train to the end, calling publish(figures) at most every `every` seconds and at milestones."""
-        figures, last = self.figures, 0.0
-        figures.state = "running"
-        started = time.perf_counter()
+    def events(self):
+        """The trainer's events, each recorded into the figures first."""
+        self._started = time.perf_counter()
+        self.figures.state = "running"
         for event in self.trainer.run():
             with self._lock:
-                self._record(event, started)
-            if event.event == "step" and self._one_step:
-                self._one_step = False
-                self.trainer.pause()
-                figures.state = "paused"
-                publish(self.snapshot())
-                continue
-            now = time.perf_counter()
-            if event.event != "step" or now - last >= every:
-                publish(self.snapshot())
-                last = now
-        figures.state = "finished"
-        publish(self.snapshot())
-        return figures
+                self._record(event)
+            yield event
+        with self._lock:
+            self.figures.state = "finished"
+            self.figures.inside = self.look_inside()
 
-    def _record(self, event, started: float) -> None:
+    def _record(self, event) -> None:
         figures, kind = self.figures, event.event
+        figures.seconds = time.perf_counter() - self._started
         if kind == "step":
             figures.step, figures.epoch, figures.batch, figures.batches = (
                 event.step,
@@ -119,62 +215,295 @@ class LabRun:
             previous = figures.smoothed[-1] if figures.smoothed else event.loss
             figures.smoothed.append(SMOOTHING * previous + (1 - SMOOTHING) * event.loss)
             figures.accuracies.append(event.accuracy)
-            elapsed = time.perf_counter() - started
-            figures.samples_per_s = event.step * self.trainer.config.batch_size / max(elapsed, 1e-9)
-            total = figures.epochs * event.batches
-            figures.eta_s = (total - event.step) / max(event.step / max(elapsed, 1e-9), 1e-9)
-            figures.last_update = self._update_summary()
+            figures.grad_norms.append(self._grad_norm())
+            done = len(figures.losses)
+            figures.samples_per_s = done * self.trainer.config.batch_size / max(figures.seconds, 1e-9)
+            total = figures.epochs * event.batches - (event.step - done)  # steps of this session
+            figures.eta_s = max(total - done, 0) / max(done / max(figures.seconds, 1e-9), 1e-9)
+            figures.last_update = (
+                f"step {event.step}: loss {event.loss:.4f}, ‖∇θ L‖ = {figures.grad_norms[-1]:.4f}, "
+                f"θ ← θ − {self.trainer.optimizer.lr:g}·(update)"
+            )
+            if time.perf_counter() - self._last_inside >= INSIDE_EVERY or self.one_step:
+                figures.inside = self.look_inside()
             return
-        if kind == "validation":
+        if kind == "epoch":
+            figures.train_accuracies.append(event.train_accuracy)
+        elif kind == "validation":
+            figures.epochs_at.append(figures.step)
             figures.val_losses.append(event.val_loss)
             figures.val_accuracies.append(event.val_accuracy)
             figures.confusion, figures.samples = self._validation_figures()
-        figures.log.append(event.describe())
+            figures.inside = self.look_inside()
+            if figures.best_accuracy is None or event.improved:
+                figures.best_accuracy, figures.best_epoch = event.val_accuracy, event.epoch
+                self._save_best()
+        elif kind == "checkpoint":
+            self._export()
+        elif kind == "done":
+            figures.reason = event.reason
+            figures.log.append(explain(event))
+            self._export()
+            return
+        figures.log.append(explain(event))
 
-    def _update_summary(self) -> str:
-        """What the last update did, in one line: the size of the step against the weights."""
-        grads = [p.grad for p in self.trainer.model.parameters() if p.grad is not None]
-        norm = math.sqrt(sum(float(np.sum(np.square(self.trainer.be.to_numpy(g)))) for g in grads))
-        return f"step {self.trainer.steps}: ‖∇θ L‖ = {norm:.4f}, θ ← θ − {self.trainer.optimizer.lr:g}·(update)"
+    def _grad_norm(self) -> float:
+        to_numpy = self.trainer.be.to_numpy
+        grads = [to_numpy(p.grad).ravel() for p in self.trainer.model.parameters() if p.grad is not None]
+        return math.sqrt(sum(float(np.dot(g, g)) for g in grads))
 
     def _validation_figures(self):
         trainer = self.trainer
         classes = trainer.dataset.classes
-        predicted = []
-        for start in range(0, len(trainer.x_val), 500):
-            logits = trainer.be.to_numpy(trainer.forward(trainer.x_val[start : start + 500]))
-            predicted.append(np.asarray(logits, dtype=np.float64))
-        logits = np.concatenate(predicted) if predicted else np.zeros((0, classes))
         confusion = np.zeros((classes, classes), dtype=np.int64)
-        np.add.at(confusion, (trainer.y_val, logits.argmax(axis=1)), 1)
-        from nnsim.engine.losses import softmax
-
-        probs = softmax(logits[self._sample_index]) if len(logits) else np.zeros((0, classes))
+        np.add.at(confusion, (trainer.y_val, trainer.last_predictions), 1)  # from the validation just run
+        probs = softmax(self.logits(trainer.x_val[self._sample_index]))
         samples = [
             (trainer.x_val[i], int(trainer.y_val[i]), int(p.argmax()), float(p.max()))
             for i, p in zip(self._sample_index, probs, strict=True)
         ]
         return confusion, samples
 
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """The network's scores for images (N, C, H, W), in batches of 500, as float64."""
+        trainer, out = self.trainer, []
+        for start in range(0, len(images), 500):
+            out.append(np.asarray(trainer.be.to_numpy(trainer.forward(images[start : start + 500])), np.float64))
+        return np.concatenate(out) if out else np.zeros((0, trainer.dataset.classes))
+
+    def look_inside(self) -> Inside:
+        """First-layer filters (CNN) or CLS attention (ViT), norms, dead ReLUs, on validation images."""
+        self._last_inside = time.perf_counter()
+        model, be = self.trainer.model, self.trainer.be
+        inside = Inside(step=self.trainer.steps)
+        for name, param in model.named_parameters():
+            grad = 0.0 if param.grad is None else float(np.linalg.norm(be.to_numpy(param.grad)))
+            inside.norms.append((name, float(np.linalg.norm(be.to_numpy(param.value))), grad))
+        if not len(self.trainer.x_val):
+            return inside
+        probe = self.trainer.x_val[:64]
+        self.trainer.forward(probe)
+        for index, layer in enumerate(model.layers):
+            kind = type(layer).__name__
+            if kind == "ConvBlock" or (kind in ("Activation", "ReLU") and getattr(layer, "name", "relu") == "relu"):
+                values = be.to_numpy(layer.feature_map if kind == "ConvBlock" else layer.z)
+                values = np.asarray(values).reshape(len(probe), values.shape[1], -1).max(axis=2)
+                inside.dead.append((f"{index}:{kind}", float(np.mean(values.max(axis=0) <= 0))))
+        convs = model.conv_layers()
+        if convs:
+            inside.filters = np.array(be.to_numpy(convs[0].weight.value), dtype=np.float64)
+        attentions = model.attention_layers()
+        if attentions:
+            embed = model.layers[1]
+            maps = np.asarray(be.to_numpy(attentions[-1].attention), dtype=np.float64)[0]  # (heads, T, T)
+            cls = maps[:, 0, 1:]
+            inside.attention = cls.mean(axis=0).reshape(embed.grid)
+            inside.attention_image = np.asarray(probe[0]).mean(axis=0)
+            inside.attention_peak = float(cls.max(axis=1).mean())
+        return inside
+
+    # ---------------------------------------------------------------- files
+    def _save_best(self) -> None:
+        """The best weights so far, saved atomically beside the checkpoint (for nnsim predict, draw)."""
+        if self.checkpoint is None:
+            return
+        meta = {
+            "class_names": self.classes,
+            "data": self.trainer.dataset.name,
+            "epoch": self.trainer.epoch,
+            "val_accuracy": self.figures.best_accuracy,
+        }
+        save_checkpoint(best_path(self.checkpoint), self.trainer.model, meta)
+
+    def _export(self) -> None:
+        """The figures beside the checkpoint: name.figures.json (everything) and name.steps.csv (per step)."""
+        if self.checkpoint is None:
+            return
+        figures = self.figures
+        paths = figure_paths(self.checkpoint)
+        text = json.dumps(figures.to_json())
+        write_atomically(paths[0], lambda handle: handle.write(text.encode()))
+        rows = zip(
+            range(figures.step - len(figures.losses) + 1, figures.step + 1),
+            figures.losses,
+            figures.smoothed,
+            figures.accuracies,
+            strict=False,
+        )
+
+        def write(handle):
+            import io
+
+            out = io.StringIO()
+            writer = csv.writer(out)
+            writer.writerow(FIGURE_COLUMNS)
+            for step, loss, smooth, accuracy in rows:
+                writer.writerow((step, _epoch_of(step, figures), f"{loss:.6g}", f"{smooth:.6g}", f"{accuracy:.6g}"))
+            handle.write(out.getvalue().encode())
+
+        write_atomically(paths[1], write)
+
+    def _restore_figures(self, checkpoint: Path) -> None:
+        """After a resume: the curves so far, from the figures saved beside the checkpoint."""
+        path = figure_paths(checkpoint)[0]
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        f = self.figures
+        for name in (
+            "losses",
+            "smoothed",
+            "accuracies",
+            "epochs_at",
+            "val_losses",
+            "val_accuracies",
+            "train_accuracies",
+        ):
+            setattr(f, name, [float(v) for v in saved.get(name, [])])
+        f.epochs_at = [int(v) for v in f.epochs_at]
+        f.step, f.epoch = int(saved.get("steps", 0)), int(saved.get("epoch", 0))
+        f.best_accuracy, f.best_epoch = saved.get("best_accuracy"), int(saved.get("best_epoch", 0))
+        if saved.get("confusion") is not None:
+            f.confusion = np.asarray(saved["confusion"], dtype=np.int64)
+        f.log.append(f"resumed from {checkpoint} at step {self.trainer.steps}, epoch {self.trainer.epoch}")
+
     def snapshot(self) -> LabFigures:
         with self._lock:
-            f = self.figures
-            return LabFigures(
-                f.step,
-                f.epoch,
-                f.epochs,
-                f.batch,
-                f.batches,
-                list(f.losses),
-                list(f.smoothed),
-                list(f.accuracies),
-                list(f.val_losses),
-                list(f.val_accuracies),
-                f.samples_per_s,
-                f.eta_s,
-                None if f.confusion is None else f.confusion.copy(),
-                list(f.samples),
-                list(f.log),
-                f.state,
-                f.last_update,
-            )
+            return self.figures.copy()
+
+
+def _epoch_of(step: int, figures: LabFigures) -> int:
+    for epoch, at in enumerate(figures.epochs_at, start=1):
+        if step <= at:
+            return epoch
+    return len(figures.epochs_at) + 1
+
+
+def best_path(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.stem + ".best.npz")
+
+
+def figure_paths(checkpoint: Path) -> tuple[Path, Path]:
+    return checkpoint.with_name(checkpoint.stem + ".figures.json"), checkpoint.with_name(checkpoint.stem + ".steps.csv")
+
+
+def default_checkpoint(config: TrainConfig) -> Path:
+    """Where the lab keeps a run: $NNSIM_HOME/lab/, else the user's data folder; a temporary folder
+    for a browser tab of `nnsim serve` (one tab never overwrites another's)."""
+    from nnsim import serving
+
+    if serving.served():
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="nnsim-lab-"))
+    elif os.environ.get("NNSIM_HOME"):
+        folder = Path(os.environ["NNSIM_HOME"]).expanduser() / "lab"
+    else:
+        from platformdirs import user_data_dir
+
+        folder = Path(user_data_dir("nnsim")) / "lab"
+    name = Path(config.data).stem if ("/" in config.data or os.sep in config.data) else config.data
+    return folder / f"{config.model}-{name}.npz"
+
+
+def explain(event) -> str:
+    """The event's line, and for the ones that end or change a run, why, in words."""
+    line = event.describe()
+    kind = event.event
+    if kind == "early_stop":
+        return (
+            f"{line}. Why: the validation loss had not improved for {event.epoch - event.best_epoch} "
+            "epochs (patience), so more training was fitting the training images, not digits in general."
+        )
+    if kind == "diverged":
+        return (
+            f"{line} Why: each update moved the weights so far that the loss overflowed; a smaller "
+            "learning rate takes smaller steps (lesson 9)."
+        )
+    if kind == "done":
+        why = {
+            "finished": "all epochs ran",
+            "stopped": "you stopped it; the checkpoint holds where it was, and Resume goes on from there",
+            "early_stop": "early stopping ended it",
+            "diverged": "the loss became NaN",
+            "max_steps": "it reached its step limit",
+        }.get(event.reason, event.reason)
+        where = f"; saved to {event.checkpoint}" if event.checkpoint else ""
+        return f"{line}. Finished because {why}{where}."
+    return line
+
+
+class LabSession:
+    """One run, or two side by side (a comparison), driven from one worker thread.
+
+    The runs take turns, one step each, so both see the same machine at the same time. The control
+    methods are safe from any thread."""
+
+    def __init__(self, runs: list[LabRun]):
+        self.runs = runs
+
+    @property
+    def state(self) -> str:
+        states = {run.figures.state for run in self.runs}
+        return "running" if "running" in states else states.pop() if len(states) == 1 else "finished"
+
+    def pause(self) -> None:
+        for run in self.runs:
+            run.trainer.pause()
+            if run.figures.state == "running":
+                run.figures.state = "paused"
+
+    def resume(self) -> None:
+        for run in self.runs:
+            if run.figures.state == "paused":
+                run.figures.state = "running"
+            run.trainer.resume()
+
+    def step_once(self) -> None:
+        """Run exactly one more step of each run, then pause again."""
+        for run in self.runs:
+            run.one_step = True
+            run.trainer.resume()
+
+    def stop(self) -> None:
+        for run in self.runs:
+            run.trainer.stop()
+
+    def set_lr(self, lr: float) -> None:
+        self.runs[0].set_lr(lr)
+
+    def snapshot(self) -> list[LabFigures]:
+        return [run.snapshot() for run in self.runs]
+
+    def run(self, publish, every=0.1) -> None:
+        """Train to the end, calling publish(figures of every run) at most every `every` seconds (a
+        number, or a function that says how many now) and at milestones."""
+        interval = every if callable(every) else (lambda: every)
+        live = [(run, run.events()) for run in self.runs]
+        last = 0.0
+        while live:
+            for item in list(live):
+                run, events = item
+                event = next(events, None)
+                if event is None:
+                    live.remove(item)
+                    publish(self.snapshot())
+                    continue
+                if event.event == "step" and run.one_step:
+                    run.one_step = False
+                    run.trainer.pause()
+                    run.figures.state = "paused"
+                    publish(self.snapshot())
+                    continue
+                now = time.perf_counter()
+                if event.event in MILESTONES or now - last >= interval():
+                    publish(self.snapshot())
+                    last = now
+        publish(self.snapshot())
+
+    def save_as(self, path: Path) -> Path:
+        """Run A's weights, optimizer state and position, to a file of the learner's choosing."""
+        trainer = self.runs[0].trainer
+        trainer.save(path)
+        return path

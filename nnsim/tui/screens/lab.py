@@ -2,42 +2,65 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import numpy as np
 from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Footer, Header, Input, RichLog, Select, Static
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Header, Input, Label, RichLog, Select, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from nnsim.errors import NnsimError
-from nnsim.tui.images import half_blocks, to_rgb
-from nnsim.tui.live.lab import SMOOTHING, LabFigures, LabRun
+from nnsim.tui.images import half_blocks, heat, to_rgb
+from nnsim.tui.live.doctor import Hint, diagnose
+from nnsim.tui.live.lab import COMPARISONS, SMOOTHING, LabFigures, default_checkpoint, differences
 from nnsim.tui.screens.base import NnsimScreen
 
 MODELS = [("CNN", "cnn"), ("ViT", "vit"), ("MLP", "mlp")]
 OPTIMIZERS = [("Adam", "adam"), ("SGD + momentum", "sgd")]
 LOSSES = [("cross-entropy", "ce"), ("focal", "focal")]
+BACKENDS = [("auto", "auto"), ("reference", "reference")]
+RUN_COLOURS = ("cyan", "magenta")
+# While training, the screen is redrawn at most every PUBLISH_EVERY seconds, and less often when a
+# redraw costs more than REDRAW_SHARE of the time between them: the drawing shares two cores with
+# the training it shows, and must not slow it much.
+PUBLISH_EVERY = 1.0
+REDRAW_SHARE = 0.04
 
 
 class LabScreen(NnsimScreen):
-    """space starts, pauses and resumes; . runs one step while paused; x stops; y log scale."""
+    """space starts, pauses and resumes; . runs one step while paused; x stops; y log scale;
+    f applies the doctor's fix; o opens its lesson; d draws a digit; s saves; r resumes."""
 
     BINDINGS = [
         Binding("space", "toggle", "Start/pause", key_display="space", priority=True),
         Binding("full_stop", "one_step", "One step", key_display="."),
         Binding("x", "stop", "Stop"),
         Binding("y", "log_scale", "Log scale"),
+        Binding("f", "fix", "Fix"),
+        Binding("o", "open_lesson", "Lesson", show=False),
+        Binding("d", "draw", "Draw"),
+        Binding("s", "save_as", "Save", show=False),
+        Binding("r", "resume_run", "Resume", show=False),
+        Binding("1", "tab('curves')", "Curves", show=False),
+        Binding("2", "tab('inside')", "Inside", show=False),
+        Binding("3", "tab('compare')", "Compare", show=False),
+        Binding("4", "tab('log')", "Log", show=False),
         Binding("escape", "home", "Home"),
     ]
 
     class Progress(Message):
         """New figures from the training worker; a newer one replaces one not yet drawn."""
 
-        def __init__(self, figures: LabFigures) -> None:
+        def __init__(self, figures: list[LabFigures]) -> None:
             super().__init__()
             self.figures = figures
 
@@ -50,35 +73,81 @@ class LabScreen(NnsimScreen):
         super().__init__()
         self.config = config or TrainConfig()
         self.start_at_once = start
-        self.session: LabRun | None = None
+        self.session = None
         self.figures = LabFigures()
+        self.compared: list[LabFigures] = []
         self.log_scale = False
         self.class_names: list[str] = []
+        self.hints: list[Hint] = []
         self._logged = 0
+        self.redraw_seconds = 0.0  # a moving average of what one redraw costs the UI thread
+
+    def publish_interval(self) -> float:
+        return max(PUBLISH_EVERY, self.redraw_seconds / REDRAW_SHARE)
 
     def compose(self) -> ComposeResult:
         c = self.config
         yield Header()
-        with Horizontal(id="lab-settings"):
-            yield Select(MODELS, value=c.model, allow_blank=False, id="lab-model", compact=True)
-            yield Input(c.data, id="lab-data", placeholder="data: name or path", compact=True)
-            yield Select(LOSSES, value=c.loss, allow_blank=False, id="lab-lossfn", compact=True)
-            yield Select(OPTIMIZERS, value=c.optimizer, allow_blank=False, id="lab-optimizer", compact=True)
-            yield Input(_text(c.lr), id="lab-lr", placeholder="lr (default)", compact=True)
-            yield Input(str(c.batch_size), id="lab-batch", placeholder="batch", compact=True)
-            yield Input(_text(c.epochs), id="lab-epochs", placeholder="epochs", compact=True)
+        with Grid(id="lab-settings"):
+            yield from _setting("model", Select(MODELS, value=c.model, allow_blank=False, id="lab-model", compact=True))
+            yield from _setting("data", Input(c.data, id="lab-data", placeholder="name or path", compact=True))
+            yield from _setting("loss", Select(LOSSES, value=c.loss, allow_blank=False, id="lab-lossfn", compact=True))
+            yield from _setting("focal γ", Input(_text(c.gamma), id="lab-gamma", compact=True))
+            yield from _setting(
+                "optimizer", Select(OPTIMIZERS, value=c.optimizer, allow_blank=False, id="lab-optimizer", compact=True)
+            )
+            yield from _setting("learn rate", Input(_text(c.lr), id="lab-lr", placeholder="default", compact=True))
+            yield from _setting("batch", Input(str(c.batch_size), id="lab-batch", compact=True))
+            yield from _setting("epochs", Input(_text(c.epochs), id="lab-epochs", placeholder="default", compact=True))
+            yield from _setting(
+                "patience", Input(_text(c.patience), id="lab-patience", placeholder="off", compact=True)
+            )
+            yield from _setting(
+                "backend",
+                Select(_backend_options(c.backend), value=c.backend, allow_blank=False, id="lab-backend", compact=True),
+            )
+            yield from _setting("seed", Input(str(c.seed), id="lab-seed", compact=True))
+            yield from _setting("focal α", Input(_text(c.alpha), id="lab-alpha", compact=True))
+            yield from _setting(
+                "compare",
+                Select(
+                    [(label, key) for key, (label, *_) in COMPARISONS.items()],
+                    value="none",
+                    allow_blank=False,
+                    id="lab-compare",
+                    compact=True,
+                ),
+            )
+            checkpoint = c.checkpoint or str(default_checkpoint(c))
+            yield from _setting("save to", Input(checkpoint, id="lab-checkpoint", compact=True))
         with Horizontal(id="lab-controls"):
             yield Button("▶ Start", id="lab-start", compact=True)
             yield Button("· One step", id="lab-step", compact=True)
             yield Button("■ Stop", id="lab-stop", compact=True)
-            yield Static(id="lab-status")
-        with Horizontal(id="lab-body"):
-            with Vertical(id="lab-curves"):
-                yield PlotextPlot(id="lab-loss")
-                yield PlotextPlot(id="lab-accuracy")
-            with Vertical(id="lab-side"):
-                yield Static(id="lab-confusion")
-                yield Static(id="lab-samples")
+            yield Button("Save", id="lab-save", compact=True)
+            yield Button("Resume", id="lab-resume", compact=True)
+            yield Button("Draw", id="lab-draw", compact=True)
+        yield Line(id="lab-status")
+        yield Line(id="lab-doctor")
+        with TabbedContent(id="lab-tabs", initial="curves"):
+            with TabPane("1 Curves", id="curves"), Horizontal(classes="lab-pane"):
+                with Vertical(id="lab-curves"):
+                    yield PlotextPlot(id="lab-loss")
+                    yield PlotextPlot(id="lab-accuracy")
+                with VerticalScroll(id="lab-side"):
+                    yield Static(id="lab-confusion")
+                    yield Static(id="lab-samples")
+            with TabPane("2 Inside", id="inside"), Horizontal(classes="lab-pane"):
+                yield Static(id="lab-filters")
+                with VerticalScroll(id="lab-inside-side"):
+                    yield Static(id="lab-hints")
+                    yield Static(id="lab-norms")
+            with TabPane("3 Compare", id="compare"), Horizontal(classes="lab-pane"):
+                with Vertical(id="lab-compare-curves"):
+                    yield PlotextPlot(id="lab-compare-loss")
+                    yield PlotextPlot(id="lab-compare-accuracy")
+                yield Static(id="lab-summary")
+            with TabPane("4 Log", id="log"):
                 yield RichLog(id="lab-log", wrap=True, markup=False)
         yield Footer()
         yield from self.compose_too_small()
@@ -86,29 +155,55 @@ class LabScreen(NnsimScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.title = "Lab: train a network and watch it learn"
-        self.query_one("#lab-status", Static).update("Choose, then press space (or ▶ Start).")
+        self._status("Choose, then press space (or ▶ Start). d draws a digit for the network to read.")
         self.query_one("#lab-start", Button).focus()
+        self.query_one("#lab-summary", Static).update(
+            "Compare: choose a second setting (compare, above) and start: both runs train on the same data "
+            "with the same seed, side by side, and their curves are drawn together here."
+        )
         self._draw_curves()
+        self._find_backends()
         if self.start_at_once:
             self.action_toggle()
+
+    @work(thread=True, group="lab-backends")
+    def _find_backends(self) -> None:
+        from nnsim.engine.backends import available_backends
+
+        names = available_backends()
+        self.app.call_from_thread(self._set_backends, names)
+
+    def _set_backends(self, names: list[str]) -> None:
+        select = self.query_one("#lab-backend", Select)
+        value = select.value
+        select.set_options([("auto", "auto")] + [(name, name) for name in names])
+        select.value = value if value in ("auto", *names) else "auto"
+
+    def on_unmount(self) -> None:
+        """Quitting mid-run loses nothing: the run stops and saves its checkpoint first."""
+        if self.session is not None and self.session.state in ("running", "paused"):
+            self.session.stop()
+            deadline = time.monotonic() + 30
+            while self.session.state != "finished" and time.monotonic() < deadline:
+                time.sleep(0.02)
 
     # --- controls -----------------------------------------------------------------------------
     @property
     def state(self) -> str:
         """ready, running, paused or finished: the run's own word, not the last one drawn."""
-        return self.session.figures.state if self.session is not None else self.figures.state
+        return self.session.state if self.session is not None else self.figures.state
 
     def action_toggle(self) -> None:
-        if self.session is None:
-            if self.state != "running":  # not while the data loads or the kernels compile
+        if self.session is None or self.state == "finished":
+            if self.session is not None or self.state != "running":  # not while the data loads or kernels compile
                 self._start()
         elif self.state == "running":
             self.session.pause()
-            self.query_one("#lab-start", Button).label = "▶ Resume"
-            self._status("paused: space resumes, . runs one step, x stops")
+            self._label("▶ Resume")
+            self._status("paused: space resumes, . runs one step, x stops, s saves")
         elif self.state == "paused":
             self.session.resume()
-            self.query_one("#lab-start", Button).label = "❚❚ Pause"
+            self._label("❚❚ Pause")
 
     def action_one_step(self) -> None:
         if self.session is not None and self.state == "paused":
@@ -122,16 +217,87 @@ class LabScreen(NnsimScreen):
         self.log_scale = not self.log_scale
         self._draw_curves()
 
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
     def action_home(self) -> None:
         if self.session is not None and self.state in ("running", "paused"):
             self.session.stop()
         self.app.pop_screen()
 
+    def action_fix(self) -> None:
+        """Apply the training doctor's first fix: a new learning rate, or early stopping."""
+        if not self.hints:
+            self._status("the doctor has nothing to fix", error=False)
+            return
+        hint = self.hints[0]
+        name, value = hint.change
+        if name == "lr":
+            lr = self._lr() * value
+            self.query_one("#lab-lr", Input).value = f"{lr:g}"
+            if self.session is not None and self.state in ("running", "paused"):
+                self.session.set_lr(lr)
+            self.config.lr = lr
+        else:
+            self.query_one("#lab-patience", Input).value = str(int(value))
+            if self.session is not None and self.state in ("running", "paused"):
+                self.session.runs[0].set_patience(int(value))
+        self._status(f"fixed: {hint.fix}")
+        self.hints = []
+        self.query_one("#lab-doctor", Line).text = ""
+
+    def action_open_lesson(self) -> None:
+        """The lesson that explains the doctor's first hint (escape comes back here)."""
+        if not self.hints:
+            return
+        entries = [e for e in self.app.entries if e.lesson.section == self.hints[0].lesson]
+        if entries:
+            self.app.open_lesson(entries[0])
+
+    def action_draw(self) -> None:
+        from nnsim.tui.live.draw import Reader
+        from nnsim.tui.screens.draw import DrawScreen
+
+        reader = None
+        if self.session is not None and self.state != "running":
+            reader = self.session.runs[0].reader()
+        self.app.push_screen(DrawScreen(reader if reader is not None and reader.fits() else Reader.shipped()))
+
+    def action_save_as(self) -> None:
+        if self.session is None or self.state == "running":
+            self._status("pause the run (space) or let it finish, then save", error=True)
+            return
+        path = Path(self.query_one("#lab-checkpoint", Input).value.strip()).expanduser()
+        try:
+            _path_allowed(path)
+            self.session.save_as(path)
+        except (NnsimError, OSError) as error:
+            self._status(f"could not save: {error}", error=True)
+            return
+        self._status(f"saved the weights, optimizer state and position to {path}")
+
+    def action_resume_run(self) -> None:
+        """Start from the checkpoint in "save to": its weights, optimizer and place in the data."""
+        if self.session is not None and self.state in ("running", "paused"):
+            self._status("stop this run first (x)", error=True)
+            return
+        path = Path(self.query_one("#lab-checkpoint", Input).value.strip()).expanduser()
+        if not path.is_file():
+            self._status(f"no checkpoint at {path} yet: train (space) and stop, or type a path", error=True)
+            return
+        self.session = None
+        self._start(resume=str(path))
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        {"lab-start": self.action_toggle, "lab-step": self.action_one_step, "lab-stop": self.action_stop}[
-            event.button.id
-        ]()
+        {
+            "lab-start": self.action_toggle,
+            "lab-step": self.action_one_step,
+            "lab-stop": self.action_stop,
+            "lab-save": self.action_save_as,
+            "lab-resume": self.action_resume_run,
+            "lab-draw": self.action_draw,
+        }[event.button.id]()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -145,7 +311,7 @@ class LabScreen(NnsimScreen):
                 return
             self.session.set_lr(lr)
 
-    def _settings(self):
+    def _settings(self, resume: str | None = None):
         from dataclasses import replace
 
         def number(widget_id: str, kind, name: str):
@@ -157,80 +323,160 @@ class LabScreen(NnsimScreen):
             except ValueError:
                 raise NnsimError(f"{name} must be a number, got {text!r}") from None
 
+        def select(widget_id: str):
+            return self.query_one(widget_id, Select).value
+
+        alpha_text = self.query_one("#lab-alpha", Input).value.strip()
+        try:
+            alpha = [float(v) for v in alpha_text.split(",")] if "," in alpha_text else float(alpha_text or 1.0)
+        except ValueError:
+            raise NnsimError(f"focal α must be a number or one per class, got {alpha_text!r}") from None
+        checkpoint = self.query_one("#lab-checkpoint", Input).value.strip()
+        if checkpoint:
+            _path_allowed(Path(checkpoint).expanduser())
         return replace(
             self.config,
-            model=self.query_one("#lab-model", Select).value,
+            model=select("#lab-model"),
             data=_data_allowed(self.query_one("#lab-data", Input).value.strip() or "mnist-mini"),
-            loss=self.query_one("#lab-lossfn", Select).value,
-            optimizer=self.query_one("#lab-optimizer", Select).value,
+            loss=select("#lab-lossfn"),
+            optimizer=select("#lab-optimizer"),
+            backend=select("#lab-backend"),
             lr=number("#lab-lr", float, "the learning rate"),
             batch_size=number("#lab-batch", int, "the batch size") or 64,
             epochs=number("#lab-epochs", int, "epochs"),
+            patience=number("#lab-patience", int, "patience"),
+            seed=number("#lab-seed", int, "the seed") or 0,
+            gamma=number("#lab-gamma", float, "focal γ") if self.query_one("#lab-gamma", Input).value.strip() else 2.0,
+            alpha=alpha,
+            checkpoint=checkpoint or None,
+            resume=resume,
         )
 
-    def _start(self) -> None:
+    def _start(self, resume: str | None = None) -> None:
+        from nnsim.tui.live.lab import compared
+
         try:
-            config = self._settings().resolved()
+            config = self._settings(resume).resolved()
+            other = compared(config, self.query_one("#lab-compare", Select).value)
         except NnsimError as error:
             self._status(str(error), error=True)
             return
         self.config = config
         self.figures = LabFigures(state="running")
+        self.compared = []
+        self.hints = []
         self._logged = 0
+        self.query_one("#lab-doctor", Line).text = ""
         self.query_one("#lab-log", RichLog).clear()
-        self.query_one("#lab-start", Button).label = "❚❚ Pause"
+        self._label("❚❚ Pause")
         self._status("loading the data and building the network…")
-        self.train(config)
+        self.train(config, other)
 
     @work(thread=True, exclusive=True, group="lab")
-    def train(self, config) -> None:
+    def train(self, config, other=None) -> None:
+        from nnsim.tui.live.lab import LabRun, LabSession
+
         try:
             _prepare_backend(config.backend, lambda text: self.post_message(LabStatus(text)))
-            run = LabRun(config)
+            runs = [LabRun(config, "A")]
+            if other is not None:
+                runs.append(LabRun(other, "B"))
         except NnsimError as error:
             self.post_message(LabStatus(str(error), error=True))
             return
-        self.class_names = run.classes
-        self.session = run
-        run.run(lambda figures: self.post_message(self.Progress(figures)))
+        self.class_names = runs[0].classes
+        session = self.session = LabSession(runs)
+        session.run(lambda figures: self.post_message(self.Progress(figures)), every=self.publish_interval)
 
     def on_lab_status(self, message: LabStatus) -> None:
         self._status(message.text, error=message.error)
         if message.error:
-            self.query_one("#lab-start", Button).label = "▶ Start"
+            self._label("▶ Start")
             self.figures = LabFigures()
 
     # --- drawing ------------------------------------------------------------------------------
     def on_lab_screen_progress(self, message: Progress) -> None:
-        self.figures = f = message.figures
-        self._draw_curves()
-        if f.confusion is not None:
-            self.query_one("#lab-confusion", Static).update(_confusion(f.confusion, self.class_names))
-        if f.samples:
-            self.query_one("#lab-samples", Static).update(
-                _samples(f.samples, self.class_names, self.query_one("#lab-samples").size.width)
-            )
+        started = time.perf_counter()
+        self.call_after_refresh(self._redrawn, started)
+        previous = self.figures
+        self.figures = f = message.figures[0]
+        self.compared = message.figures if len(message.figures) > 1 else []
+        self._draw_tab(new_validation=len(f.val_accuracies) != len(previous.val_accuracies) or f.state == "finished")
+        self._diagnose(f)
         log = self.query_one("#lab-log", RichLog)
         for line in f.log[self._logged :]:
             log.write(line)
         self._logged = len(f.log)
-        button = self.query_one("#lab-start", Button)
-        button.label = {"running": "❚❚ Pause", "paused": "▶ Resume", "finished": "▶ Start again"}[f.state]
-        if f.state == "finished":
-            self.session = None
-        self._status(self._progress_line(f))
+        state = self.state if self.session is not None else f.state
+        if all(figures.state == "finished" for figures in message.figures):
+            state = "finished"
+        self._label({"running": "❚❚ Pause", "paused": "▶ Resume", "finished": "▶ Start again"}.get(state, "▶ Start"))
+        self._status(self._progress_line(f, state))
 
-    def _progress_line(self, f: LabFigures) -> str:
-        if f.state == "finished":
-            best = f"validation accuracy {f.val_accuracies[-1]:.2%}" if f.val_accuracies else "no validation"
-            return f"finished after {f.step} steps: {best}; press space to train again"
+    def _redrawn(self, started: float) -> None:
+        cost = time.perf_counter() - started
+        self.redraw_seconds = cost if not self.redraw_seconds else 0.8 * self.redraw_seconds + 0.2 * cost
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._draw_tab(new_validation=True)
+
+    def _draw_tab(self, new_validation: bool) -> None:
+        """Draw what the visible tab shows (the others wait until they are looked at)."""
+        f, tab = self.figures, self.query_one(TabbedContent).active
+        if tab == "curves":
+            self._draw_curves()
+            if new_validation and f.confusion is not None:
+                self.query_one("#lab-confusion", Static).update(_confusion(f.confusion, self.class_names))
+            if new_validation and f.samples:
+                width = self.query_one("#lab-samples").size.width
+                self.query_one("#lab-samples", Static).update(_samples(f.samples, self.class_names, width))
+        elif tab == "inside" and f.inside is not None:
+            self.query_one("#lab-hints", Static).update(_hints(self.hints))
+            self.query_one("#lab-filters", Static).update(_inside_view(f))
+            self.query_one("#lab-norms", Static).update(_norms(f))
+        elif tab == "compare" and self.compared:
+            self._draw_compare()
+
+    def _lr(self) -> float:
+        """The learning rate in use (or that a start would use)."""
+        if self.session is not None:
+            return self.session.runs[0].trainer.optimizer.lr
+        return self.config.resolved().lr
+
+    def _diagnose(self, f: LabFigures) -> None:
+        self.hints = diagnose(f, self._lr())
+        doctor = self.query_one("#lab-doctor", Line)
+        if not self.hints:
+            doctor.text = ""
+            return
+        first = self.hints[0]
+        line = Text("⚕ ", style="yellow bold")
+        line.append(f"{first.problem}: ", style="yellow bold")
+        line.append(f"{first.why}. ")
+        line.append(f"f: {first.fix} · o: lesson {first.lesson}", style="bold")
+        doctor.text = line
+
+    def _progress_line(self, f: LabFigures, state: str) -> str:
+        if state == "finished":
+            if f.val_accuracies:
+                best = (
+                    f"validation accuracy {f.val_accuracies[-1]:.2%} (best {f.best_accuracy:.2%}, epoch {f.best_epoch})"
+                )
+            else:
+                best = "no validation yet"
+            return f"{f.reason or 'finished'} after {f.step} steps: {best}; space trains again, r resumes"
         eta = f", about {f.eta_s:.0f} s left" if f.eta_s is not None else ""
         where = f"epoch {f.epoch}/{f.epochs}, batch {f.batch}/{f.batches}"
-        line = f"{f.state}: {where}, step {f.step} · {f.samples_per_s:,.0f} images/s{eta}"
-        return line + (f"\n{f.last_update}" if f.state == "paused" and f.last_update else "")
+        line = f"{state}: {where}, step {f.step} · {f.samples_per_s:,.0f} images/s{eta}"
+        return line + (f"\n{f.last_update}" if state == "paused" and f.last_update else "")
 
     def _status(self, text: str, error: bool = False) -> None:
-        self.query_one("#lab-status", Static).update(Text(text, style="red" if error else ""))
+        self.query_one("#lab-status", Line).text = Text(text, style="red" if error else "")
+
+    def _label(self, label: str) -> None:
+        button = self.query_one("#lab-start", Button)
+        if str(button.label) != label:
+            button.label = label
 
     def _draw_curves(self) -> None:
         f = self.figures
@@ -239,28 +485,107 @@ class LabScreen(NnsimScreen):
             ("#lab-accuracy", f.accuracies, None, f.val_accuracies, "accuracy"),
         ):
             plot = self.query_one(widget_id, PlotextPlot)
-            plt = plot.plt
-            plt.clear_data()
-            plt.clear_figure()
-            steps = list(range(1, len(raw) + 1))
+            plt = _clear(plot)
+            first = f.step - len(raw) + 1
             if raw:
-                plt.plot(steps, raw, color="gray", marker="braille", label=f"train {title}, each step")
+                plt.plot(*_thin(first, raw), color="gray", marker="braille", label=f"train {title}, each step")
             if smooth:
-                plt.plot(steps, smooth, color="cyan", marker="braille", label=f"moving average ({SMOOTHING})")
-            if val and f.batches:
-                epochs_at = [f.batches * (i + 1) for i in range(len(val))]
-                plt.plot(epochs_at, val, color="orange", marker="dot", label=f"validation {title}, each epoch")
-            if self.log_scale and title == "loss" and raw and min(raw) > 0:
+                plt.plot(*_thin(first, smooth), color="cyan", marker="braille", label=f"moving average ({SMOOTHING})")
+            if val:
+                plt.plot(
+                    f.epochs_at[: len(val)], val, color="orange", marker="dot", label=f"validation {title}, each epoch"
+                )
+            logged = self.log_scale and title == "loss" and raw and min(raw) > 0
+            if logged:
                 plt.yscale("log")
-            plt.title(title + (" (log scale)" if self.log_scale and title == "loss" else ""))
+            plt.title(title + (" (log scale: y toggles)" if logged else ""))
             plt.xlabel("step")
             plot.refresh()
+
+    def _draw_compare(self) -> None:
+        runs = self.compared
+        for widget_id, title in (
+            ("#lab-compare-loss", "loss (moving average)"),
+            ("#lab-compare-accuracy", "validation accuracy"),
+        ):
+            plot = self.query_one(widget_id, PlotextPlot)
+            plt = _clear(plot)
+            for figures, colour, config in zip(runs, RUN_COLOURS, self._configs(), strict=False):
+                label = f"{figures.label}: {config.model}, {config.loss}, {config.optimizer} {config.lr:g}"
+                if title.startswith("loss") and figures.smoothed:
+                    first = figures.step - len(figures.smoothed) + 1
+                    plt.plot(*_thin(first, figures.smoothed), color=colour, marker="braille", label=label)
+                elif figures.val_accuracies:
+                    plt.plot(
+                        figures.epochs_at[: len(figures.val_accuracies)],
+                        figures.val_accuracies,
+                        color=colour,
+                        marker="dot",
+                        label=label,
+                    )
+            plt.title(title)
+            plt.xlabel("step")
+            plot.refresh()
+        self.query_one("#lab-summary", Static).update(_summary(runs, self._configs()))
+
+    def _configs(self) -> list:
+        return [run.trainer.config for run in self.session.runs] if self.session is not None else []
 
 
 class LabStatus(Message):
     def __init__(self, text: str, error: bool = False) -> None:
         super().__init__()
         self.text, self.error = text, error
+
+
+class Line(Widget):
+    """A line or two of text that changes often: redrawn in place, never a new layout."""
+
+    text: reactive[str | Text] = reactive("", layout=False)
+
+    def render(self) -> str | Text:
+        return self.text
+
+    @property
+    def content(self) -> str | Text:
+        return self.text
+
+
+def _hints(hints: list[Hint]) -> Text:
+    if not hints:
+        return Text("Training doctor: nothing looks wrong.", style="green")
+    text = Text("Training doctor\n", style="bold")
+    for hint in hints:
+        text.append(f"• {hint.problem}", style="yellow bold")
+        text.append(f": {hint.why}.\n  fix: {hint.fix} · lesson {hint.lesson} explains it\n")
+    return text
+
+
+def _setting(label: str, widget):
+    yield Label(label, classes="lab-label")
+    yield widget
+
+
+def _thin(first: int, values: list[float], most: int = 400) -> tuple[list[float], list[float]]:
+    """(steps, values) with at most `most` points: a braille plot shows no more, and drawing
+    thousands of them would take the time the training needs. Each point kept is the mean of its run."""
+    if len(values) <= most:
+        return list(range(first, first + len(values))), values
+    edges = np.linspace(0, len(values), most + 1).astype(int)
+    array = np.asarray(values, dtype=np.float64)
+    means = [float(array[a:b].mean()) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return [first + (a + b - 1) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)], means
+
+
+def _clear(plot: PlotextPlot):
+    plt = plot.plt
+    plt.clear_data()
+    plt.clear_figure()
+    return plt
+
+
+def _backend_options(current: str) -> list[tuple[str, str]]:
+    return BACKENDS + ([(current, current)] if current not in ("auto", "reference") else [])
 
 
 def _prepare_backend(name: str, report) -> None:
@@ -276,8 +601,6 @@ def _prepare_backend(name: str, report) -> None:
 
 def _data_allowed(data: str) -> str:
     """A data set name, or a path; served to a browser, a path must stay in the shared folder."""
-    from pathlib import Path
-
     from nnsim import serving
     from nnsim.data.datasets import BUILTIN_NAMES, FINDABLE_NAMES
 
@@ -291,8 +614,20 @@ def _data_allowed(data: str) -> str:
     return str(path)
 
 
+def _path_allowed(path: Path) -> None:
+    """Served to a browser, a checkpoint is read and written only in the allowed folders."""
+    from nnsim import serving
+
+    if serving.served() and not serving.allows(path):
+        serving.refuse(str(path))
+
+
 def _text(value) -> str:
-    return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ",".join(f"{v:g}" for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _confusion(matrix: np.ndarray, names: list[str]) -> Table:
@@ -335,3 +670,73 @@ def _samples(samples, names: list[str], width: int) -> Text:
             text.append(label.ljust(max(tile_width, 8)), style="green" if predicted == true else "red bold")
         text.append("\n")
     return text
+
+
+def _diverging(weights: np.ndarray) -> np.ndarray:
+    """Weights as colours: blue below 0, red above, black at 0, scaled to the largest |w|."""
+    scale = max(float(np.abs(weights).max()), 1e-12)
+    v = np.clip(weights / scale, -1, 1)
+    return np.stack([np.clip(v, 0, 1), 0.25 * np.abs(v), np.clip(-v, 0, 1)], axis=-1)
+
+
+def _inside_view(f: LabFigures) -> Text:
+    """What the first layer looks for (CNN filters, MLP weights) or where the CLS token looks (ViT)."""
+    inside = f.inside
+    text = Text(f"inside the network at step {inside.step}\n", style="bold")
+    if inside.filters is not None:
+        filters = inside.filters.mean(axis=1)  # over input channels
+        kind = "filters" if filters.shape[-1] < 10 else "weights of the first neurons"
+        text.append(f"first-layer {kind} (red > 0, blue < 0), as they change:\n")
+        zoom = max(1, 8 // filters.shape[-1])
+        tiles = [half_blocks(_diverging(np.kron(w, np.ones((zoom, zoom))))).split("\n") for w in filters[:16]]
+        for first in range(0, len(tiles), 8):
+            row = tiles[first : first + 8]
+            for line in range(len(row[0])):
+                for tile in row:
+                    text.append_text(tile[line])
+                    text.append(" ")
+                text.append("\n")
+    if inside.attention is not None:
+        text.append(
+            "CLS attention of the last block on a validation image (mean over heads; "
+            f"the largest share on one patch: {inside.attention_peak:.0%}):\n"
+        )
+        text.append_text(half_blocks(heat(inside.attention_image, inside.attention)))
+        text.append("\n")
+    if inside.dead:
+        text.append("ReLU units never active on 64 validation images: ")
+        text.append(", ".join(f"{name} {share:.0%}" for name, share in inside.dead) + "\n")
+    return text
+
+
+def _norms(f: LabFigures) -> Table:
+    table = Table(title="per-layer norms", title_justify="left", box=None, padding=(0, 1))
+    table.add_column("parameter")
+    table.add_column("‖θ‖", justify="right")
+    table.add_column("‖∇θ L‖", justify="right")
+    for name, weight, grad in f.inside.norms:
+        table.add_row(name, f"{weight:.3f}", f"{grad:.4f}")
+    return table
+
+
+def _summary(runs: list[LabFigures], configs: list) -> Table:
+    table = Table(title="the two runs", title_justify="left", box=None, padding=(0, 1))
+    table.add_column("")
+    for figures in runs:
+        table.add_column(figures.label, justify="right")
+    if len(configs) == 2:
+        for name, a, b in differences(*configs):
+            table.add_row(name, a, b, style="bold")
+    rows = [
+        ("state", lambda f: f.reason or f.state),
+        ("weights", lambda f: f"{f.parameters:,}"),
+        ("steps", lambda f: str(f.step)),
+        ("last validation accuracy", lambda f: f"{f.val_accuracies[-1]:.2%}" if f.val_accuracies else "–"),
+        ("best validation accuracy", lambda f: f"{f.best_accuracy:.2%}" if f.best_accuracy is not None else "–"),
+        ("last loss (moving average)", lambda f: f"{f.smoothed[-1]:.4f}" if f.smoothed else "–"),
+        ("images/s", lambda f: f"{f.samples_per_s:,.0f}"),
+        ("seconds", lambda f: f"{f.seconds:.1f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, *(value(f) for f in runs))
+    return table
