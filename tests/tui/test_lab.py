@@ -3,6 +3,7 @@
 import asyncio
 import time
 
+import numpy as np
 from textual.widgets import Input, RichLog
 
 from nnsim.engine.trainer import TrainConfig
@@ -87,3 +88,133 @@ async def test_a_finished_run_shows_its_figures_and_a_bad_setting_is_one_line():
         await pilot.pause(0.1)
         assert "the batch size must be a number" in shown(lab.query_one("#lab-status"))
         await asyncio.sleep(0)
+
+
+# ------------------------------------------------------------------------------- draw a digit
+async def draw(pilot, strokes, columns: int = 40, rows: int = 20) -> None:
+    """Draw with the mouse, as a learner does: press, move through the points, release."""
+    for stroke in strokes:
+        cells = [(min(int(x * columns), columns - 1), min(int(y * 2 * rows) // 2, rows - 1)) for x, y in stroke]
+        await pilot.mouse_down("#draw-canvas", offset=cells[0])
+        for cell in cells[1:]:
+            await pilot.hover("#draw-canvas", offset=cell)
+        await pilot.mouse_up("#draw-canvas", offset=cells[-1])
+
+
+async def test_digits_drawn_with_the_mouse_are_read_right():
+    from nnsim.tui.screens.draw import DrawScreen
+    from tests.tui.conftest import settle
+    from tests.tui.strokes import DIGITS
+
+    app = lab_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("d")
+        screen = app.screen
+        assert isinstance(screen, DrawScreen)
+        right = []
+        for digit, strokes in DIGITS.items():
+            await pilot.click("#draw-clear")
+            await draw(pilot, strokes)
+            await pilot.pause(0.2)  # the next read is at most 0.15 s away
+            await settle(pilot)
+            reading = screen.reading
+            right.append(reading.predicted == digit)
+            assert f"it reads a {reading.class_names[reading.predicted]}" in shown(screen.query_one("#draw-bars"))
+        assert sum(right) >= 8, right
+        assert "centred by mass in 28×28" in shown(screen.query_one("#draw-steps"))
+        assert "occlusion" in shown(screen.query_one("#draw-occlusion"))
+        await pilot.press("escape")
+        assert isinstance(app.screen, LabScreen)
+
+
+async def test_the_keys_draw_too_and_an_image_file_is_read(tmp_path):
+    from PIL import Image
+
+    from tests.tui.conftest import settle
+
+    app = lab_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("d")
+        screen = app.screen
+        await pilot.press("space", *["down"] * 8, "space")  # the pen down, a vertical line, the pen up
+        await pilot.pause(0.2)
+        await settle(pilot)
+        assert screen.query_one("#draw-canvas").canvas.pixels.sum() > 0 and screen.reading is not None
+        await pilot.press("c")
+        assert screen.query_one("#draw-canvas").canvas.empty
+        image = np.full((56, 56), 255, dtype=np.uint8)  # black ink on white paper, twice MNIST's size
+        image[8:48, 26:30] = 0
+        Image.fromarray(image).save(tmp_path / "one.png")
+        field = screen.query_one("#draw-path", Input)
+        field.value = str(tmp_path / "one.png")
+        field.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        steps = shown(screen.query_one("#draw-steps"))
+        assert "inverted" in steps and "one.png" in steps
+        assert screen.reading.class_names[screen.reading.predicted] == "1"
+        field.value = str(tmp_path / "missing.png")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "missing.png" in shown(screen.query_one("#draw-steps"))
+
+
+# ------------------------------------------------------------------------------- compare, doctor, files
+async def test_compare_trains_a_cnn_and_a_vit_to_the_end_with_both_curves_and_a_summary():
+    from textual.widgets import Select
+
+    app = NnsimApp(
+        progress=ProgressStore(), lab=TrainConfig(model="cnn", data="mnist-mini", epochs=1, backend="reference")
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        lab = app.screen
+        lab.query_one("#lab-compare", Select).value = "model-vit"
+        await pilot.press("space")
+        await until(pilot, lambda: lab.session is not None and lab.session.state == "finished", 300)
+        await until(pilot, lambda: len(lab.compared) == 2 and all(f.reason for f in lab.compared))
+        cnn, vit = lab.compared
+        assert cnn.val_accuracies and vit.val_accuracies and cnn.step == vit.step == 141
+        await pilot.press("3")
+        await pilot.pause(0.2)
+        summary = shown(lab.query_one("#lab-summary"))
+        assert "model" in summary and "cnn" in summary and "vit" in summary
+        assert f"{cnn.best_accuracy:.2%}" in summary and f"{vit.best_accuracy:.2%}" in summary
+        plot = lab.query_one("#lab-compare-loss").plt
+        assert len(plot._active.monitor.y) == 2  # both runs' loss curves, overlaid
+
+
+async def test_the_doctor_sees_a_diverging_run_and_f_lowers_the_learning_rate():
+    app = lab_app(optimizer="sgd", lr=200.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        lab = app.screen
+        await pilot.press("space")
+        await until(pilot, lambda: lab.hints)
+        assert lab.hints[0].problem == "learning rate too high"
+        assert "learning rate too high" in shown(lab.query_one("#lab-doctor"))
+        await pilot.press("x")
+        await until(pilot, lambda: lab.state == "finished")
+        await pilot.press("f")
+        assert lab.query_one("#lab-lr", Input).value == "20"
+
+
+async def test_quitting_mid_epoch_saves_and_r_resumes_from_there(tmp_path):
+    checkpoint = tmp_path / "mine.npz"
+    app = lab_app(checkpoint=str(checkpoint))
+    async with app.run_test(size=(120, 40)) as pilot:
+        lab = app.screen
+        await pilot.press("space")
+        await until(pilot, lambda: lab.session is not None and lab.session.runs[0].figures.step >= 50)
+        await pilot.press("space")  # paused, somewhere in an epoch
+        run = lab.session.runs[0]
+        await pilot.press("q")
+    assert run.figures.reason == "stopped" and checkpoint.is_file()
+    steps, losses = run.figures.step, run.figures.losses
+    app = lab_app(checkpoint=str(checkpoint))
+    async with app.run_test(size=(120, 40)) as pilot:
+        lab = app.screen
+        await pilot.press("r")
+        await until(pilot, lambda: lab.session is not None and lab.session.runs[0].figures.step > steps)
+        await pilot.press("x")
+        resumed = lab.session.runs[0].figures
+        assert resumed.losses[:steps] == losses  # the curve so far, then more of it
+        assert any(line.startswith("resumed from") for line in resumed.log)

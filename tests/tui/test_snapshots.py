@@ -69,3 +69,27 @@ def test_lesson_step(snap_compare, lesson, step, shows):
 def test_lesson_step_at_80_by_24(snap_compare):
     app = make_app(LESSONS / "03-weights-and-biases.md")
     assert snap_compare(app, terminal_size=(80, 24), run_before=at_step(0))
+
+
+def test_lab_after_a_short_run(snap_compare, monkeypatch, tmp_path):
+    """The lab once a two-epoch run has finished: curves, confusion matrix, predictions, status.
+    (Nothing timed is on this screen: speeds and times are in the log's tab.)"""
+    from nnsim.engine.trainer import TrainConfig
+    from nnsim.tui.app import NnsimApp
+    from nnsim.tui.progress import ProgressStore
+
+    monkeypatch.chdir(tmp_path)
+    config = TrainConfig(
+        model="mlp", data="shapes", epochs=2, backend="reference", sizes={"hidden": [16]}, checkpoint="run.npz"
+    )
+    app = NnsimApp(progress=ProgressStore(), lab=config)
+
+    async def run_before(pilot):
+        await pilot.press("space")
+        await settle(pilot)
+        lab = pilot.app.screen
+        while lab.figures.reason != "finished":
+            await pilot.pause(0.05)
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)

@@ -276,9 +276,11 @@ class LabRun:
         self._last_inside = time.perf_counter()
         model, be = self.trainer.model, self.trainer.be
         inside = Inside(step=self.trainer.steps)
-        for name, param in model.named_parameters():
-            grad = 0.0 if param.grad is None else float(np.linalg.norm(be.to_numpy(param.grad)))
-            inside.norms.append((name, float(np.linalg.norm(be.to_numpy(param.value))), grad))
+        for index, layer in enumerate(model.layers):
+            for name, param in layer.named_parameters():
+                grad = 0.0 if param.grad is None else float(np.linalg.norm(be.to_numpy(param.grad)))
+                label = f"{index} {type(layer).__name__} {name}"
+                inside.norms.append((label, float(np.linalg.norm(be.to_numpy(param.value))), grad))
         if not len(self.trainer.x_val):
             return inside
         probe = self.trainer.x_val[:64]
@@ -288,10 +290,13 @@ class LabRun:
             if kind == "ConvBlock" or (kind in ("Activation", "ReLU") and getattr(layer, "name", "relu") == "relu"):
                 values = be.to_numpy(layer.feature_map if kind == "ConvBlock" else layer.z)
                 values = np.asarray(values).reshape(len(probe), values.shape[1], -1).max(axis=2)
-                inside.dead.append((f"{index}:{kind}", float(np.mean(values.max(axis=0) <= 0))))
+                inside.dead.append((f"{index} {kind}", float(np.mean(values.max(axis=0) <= 0))))
         convs = model.conv_layers()
         if convs:
             inside.filters = np.array(be.to_numpy(convs[0].weight.value), dtype=np.float64)
+        elif model.config.model == "mlp":  # each first-layer neuron's weights, as the image they weigh
+            weight = np.asarray(be.to_numpy(model.layers[2].weight.value), dtype=np.float64)[:16]
+            inside.filters = weight.reshape(len(weight), *model.config.input_shape)
         attentions = model.attention_layers()
         if attentions:
             embed = model.layers[1]

@@ -492,9 +492,11 @@ class LabScreen(NnsimScreen):
             if smooth:
                 plt.plot(*_thin(first, smooth), color="cyan", marker="braille", label=f"moving average ({SMOOTHING})")
             if val:
-                plt.plot(
-                    f.epochs_at[: len(val)], val, color="orange", marker="dot", label=f"validation {title}, each epoch"
-                )
+                at = f.epochs_at[: len(val)]
+                plt.plot(at, val, color="orange", marker="braille")
+                plt.scatter(at, val, color="orange", marker="●", label=f"validation {title}, each epoch")
+            if raw:  # a margin on the right: the last validation point is drawn whole, not on the frame
+                plt.xlim(first - 0.5, f.step + max(1.0, 0.03 * len(raw)))
             logged = self.log_scale and title == "loss" and raw and min(raw) > 0
             if logged:
                 plt.yscale("log")
@@ -516,13 +518,9 @@ class LabScreen(NnsimScreen):
                     first = figures.step - len(figures.smoothed) + 1
                     plt.plot(*_thin(first, figures.smoothed), color=colour, marker="braille", label=label)
                 elif figures.val_accuracies:
-                    plt.plot(
-                        figures.epochs_at[: len(figures.val_accuracies)],
-                        figures.val_accuracies,
-                        color=colour,
-                        marker="dot",
-                        label=label,
-                    )
+                    at = figures.epochs_at[: len(figures.val_accuracies)]
+                    plt.plot(at, figures.val_accuracies, color=colour, marker="braille")
+                    plt.scatter(at, figures.val_accuracies, color=colour, marker="●", label=label)
             plt.title(title)
             plt.xlabel("step")
             plot.refresh()
@@ -651,9 +649,10 @@ def _samples(samples, names: list[str], width: int) -> Text:
     text = Text("validation images, predicted\n", style="bold")
     tiles = []
     for image, true, predicted, p in samples:
-        gray = np.asarray(image).mean(axis=0) if np.ndim(image) == 3 else np.asarray(image)
-        stride = max(1, -(-gray.shape[0] // 10))
-        tiles.append((half_blocks(to_rgb(gray[::stride, ::stride])).split("\n"), true, predicted, p))
+        image = np.asarray(image)
+        image = image[0] if image.ndim == 3 and len(image) == 1 else image  # gray (H, W) or colour (3, H, W)
+        stride = max(1, -(-image.shape[-1] // 10))
+        tiles.append((half_blocks(to_rgb(image[..., ::stride, ::stride])).split("\n"), true, predicted, p))
     if not tiles:
         return text
     tile_width = len(tiles[0][0][0]) + 1
