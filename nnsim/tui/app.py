@@ -56,6 +56,10 @@ class NnsimApp(App):
 
         if isinstance(self.screen, LabScreen):
             return
+        if any(isinstance(screen, LabScreen) for screen in self.screen_stack):  # one lab, with its run
+            while not isinstance(self.screen, LabScreen):
+                self.pop_screen()
+            return
         config, self.lab_config = self.lab_config, None
         self.push_screen(LabScreen(config, start=self.lab_start))
 

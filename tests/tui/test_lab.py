@@ -218,3 +218,14 @@ async def test_quitting_mid_epoch_saves_and_r_resumes_from_there(tmp_path):
         resumed = lab.session.runs[0].figures
         assert resumed.losses[:steps] == losses  # the curve so far, then more of it
         assert any(line.startswith("resumed from") for line in resumed.log)
+
+
+async def test_l_from_a_lesson_opened_from_the_lab_returns_to_the_same_lab():
+    app = lab_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        lab = app.screen
+        app.open_lesson(app.entries[8])  # as the doctor's o does
+        await pilot.pause()
+        assert not isinstance(app.screen, LabScreen)
+        await pilot.press("l")
+        assert app.screen is lab and sum(isinstance(s, LabScreen) for s in app.screen_stack) == 1

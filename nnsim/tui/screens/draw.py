@@ -34,6 +34,7 @@ class DrawCanvas(Widget, can_focus=True):
         Binding("space", "pen", "Pen up/down"),
         Binding("c", "clear", "Clear"),
     ]
+    ALLOW_SELECT = False  # a drag draws; it does not select text
     pen_down = reactive(False)
 
     class Changed(Message):
@@ -194,10 +195,9 @@ class DrawScreen(NnsimScreen):
         bars.update(_bars(reading))
         image = prepared.steps[-1][1]
         if reading.occlusion is not None:
+            name = reading.class_names[reading.predicted]
             text = Text(
-                "which strokes it needs (occlusion: the drop in\n"
-                f"p({reading.class_names[reading.predicted]}) when each 4×4 patch is blanked)\n",
-                style="bold",
+                f"which strokes it needs: how much p({name}) drops\nwhen each 4×4 patch is blanked\n", style="bold"
             )
             text.append_text(half_blocks(heat(image, np.clip(reading.occlusion, 0, None))))
             self.query_one("#draw-occlusion", Static).update(text)

@@ -24,9 +24,15 @@ HELP = """\
 | lesson, last step | → | the next lesson |
 | anywhere | l | the lab: train a network and watch it learn |
 | lab | space | start, pause, resume training |
-| lab | . | one step, while paused |
-| lab | x | stop (the checkpoint, if you named one, keeps the last step) |
+| lab | . | one step, while paused (the status shows that step's loss and update) |
+| lab | x | stop (the checkpoint in "save to" keeps where it was) |
+| lab | r | resume from the checkpoint in "save to" |
+| lab | s | save the paused or finished run to "save to" |
 | lab | y | loss curve on a log scale |
+| lab | f, o | apply the training doctor's fix; open the lesson that explains it |
+| lab | d | draw a digit (or type an image's path) for the network to read |
+| lab | 1 2 3 4 | curves, inside the network, the comparison, the log |
+| draw | mouse drag, or arrows + space | draw; c clears; Esc back to the lab |
 | anywhere | ? | this help |
 | anywhere | Ctrl+P | command palette: open any lesson or the lab, switch theme |
 | anywhere | t | light or dark theme |

@@ -29,6 +29,7 @@ OPTIMIZERS = [("Adam", "adam"), ("SGD + momentum", "sgd")]
 LOSSES = [("cross-entropy", "ce"), ("focal", "focal")]
 BACKENDS = [("auto", "auto"), ("reference", "reference")]
 RUN_COLOURS = ("cyan", "magenta")
+POINT = "•"  # a validation point: one cell wide in every terminal font (● is two in some)
 # While training, the screen is redrawn at most every PUBLISH_EVERY seconds, and less often when a
 # redraw costs more than REDRAW_SHARE of the time between them: the drawing shares two cores with
 # the training it shows, and must not slow it much.
@@ -487,14 +488,15 @@ class LabScreen(NnsimScreen):
             plot = self.query_one(widget_id, PlotextPlot)
             plt = _clear(plot)
             first = f.step - len(raw) + 1
+            at = f.epochs_at[: len(val)]
+            if val:  # the validation line first, so that the training curves show over it
+                plt.plot(at, val, color="orange", marker="braille")
             if raw:
                 plt.plot(*_thin(first, raw), color="gray", marker="braille", label=f"train {title}, each step")
             if smooth:
                 plt.plot(*_thin(first, smooth), color="cyan", marker="braille", label=f"moving average ({SMOOTHING})")
             if val:
-                at = f.epochs_at[: len(val)]
-                plt.plot(at, val, color="orange", marker="braille")
-                plt.scatter(at, val, color="orange", marker="●", label=f"validation {title}, each epoch")
+                plt.scatter(at, val, color="orange", marker=POINT, label=f"validation {title}, each epoch")
             if raw:  # a margin on the right: the last validation point is drawn whole, not on the frame
                 plt.xlim(first - 0.5, f.step + max(1.0, 0.03 * len(raw)))
             logged = self.log_scale and title == "loss" and raw and min(raw) > 0
@@ -520,7 +522,10 @@ class LabScreen(NnsimScreen):
                 elif figures.val_accuracies:
                     at = figures.epochs_at[: len(figures.val_accuracies)]
                     plt.plot(at, figures.val_accuracies, color=colour, marker="braille")
-                    plt.scatter(at, figures.val_accuracies, color=colour, marker="●", label=label)
+                    plt.scatter(at, figures.val_accuracies, color=colour, marker=POINT, label=label)
+            last = max(figures.step for figures in runs)
+            if last:
+                plt.xlim(0.5, last + max(1.0, 0.03 * last))
             plt.title(title)
             plt.xlabel("step")
             plot.refresh()
@@ -630,17 +635,18 @@ def _text(value) -> str:
 
 def _confusion(matrix: np.ndarray, names: list[str]) -> Table:
     table = Table(title="validation: true (rows) × predicted", title_justify="left", box=None, padding=(0, 0))
-    table.add_column("")
-    for name in names:
-        table.add_column(name[:3], justify="right", min_width=4)
     top = max(int(matrix.max()), 1)
+    width = len(str(top)) + 1
+    table.add_column("", no_wrap=True)
+    for name in names:
+        table.add_column(name[: width - 1], justify="right", min_width=width, no_wrap=True)
     for i, name in enumerate(names):
         cells = []
         for j, count in enumerate(matrix[i]):
             level = int(40 + 180 * count / top)
             colour = f"rgb(40,{level},60)" if i == j else f"rgb({level},40,40)"
-            cells.append(Text(f"{count:>4}", style=f"on {colour}" if count else "dim"))
-        table.add_row(name[:6], *cells)
+            cells.append(Text(f"{count:>{width}}", style=f"on {colour}" if count else "dim"))
+        table.add_row(name[:6] + " ", *cells)
     return table
 
 

@@ -1,0 +1,59 @@
+"""The README's pictures of the lab, drawn by the app itself (SVG, 120×40).
+
+    python scripts/lab_screenshots.py [--out docs/screenshots]
+
+Trains the default CNN on mnist-mini in the lab (and a ViT beside it for the comparison), then
+saves: the curves, inside the network, the comparison, and a digit drawn with the mouse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def shoot(out: Path) -> None:
+    from textual.widgets import Select
+
+    from nnsim.engine.trainer import TrainConfig
+    from nnsim.tui.app import NnsimApp
+    from nnsim.tui.progress import ProgressStore
+    from tests.tui.conftest import settle
+    from tests.tui.strokes import DIGITS
+    from tests.tui.test_lab import draw
+
+    app = NnsimApp(progress=ProgressStore(in_memory=True), lab=TrainConfig(model="cnn", data="mnist-mini"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        lab = app.screen
+        lab.query_one("#lab-compare", Select).value = "model-vit"
+        await pilot.press("space")
+        while lab.session is None or lab.session.state != "finished" or not all(f.reason for f in lab.compared):
+            await pilot.pause(0.2)
+        await pilot.pause(0.5)
+        app.save_screenshot(str(out / "lab-curves.svg"))
+        for key, name in (("2", "lab-inside"), ("3", "lab-compare")):
+            await pilot.press(key)
+            await pilot.pause(0.5)
+            app.save_screenshot(str(out / f"{name}.svg"))
+        await pilot.press("1", "d")
+        await draw(pilot, DIGITS[3])
+        await pilot.pause(0.3)
+        await settle(pilot)
+        app.save_screenshot(str(out / "lab-draw.svg"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    args = parser.parse_args()
+    os.environ.setdefault("NNSIM_HOME", tempfile.mkdtemp(prefix="nnsim-shots-"))
+    asyncio.run(shoot(args.out.resolve()))
+
+
+if __name__ == "__main__":
+    main()
