@@ -4,7 +4,8 @@
 
 Starts `nnsim serve` on a free loopback port, opens the page, lets the app draw its home screen
 in the page's terminal (saved as OUT-home.png), clicks into it, opens the first lesson with Enter,
-moves to its second step with →, and saves that screen as OUT. Not part of the test suite (it needs a browser);
+moves to its second step with →, and saves that screen as OUT; then opens the lab with l, trains
+the default CNN with space and saves the finished run as OUT-lab.png. Not part of the test suite (it needs a browser);
 tests/test_serve.py checks the same path over the web socket in CI.
 """
 
@@ -54,6 +55,11 @@ def main() -> None:
                 page.keyboard.press("ArrowRight")
                 time.sleep(3)
                 page.screenshot(path=str(args.out))
+                page.keyboard.press("l")
+                time.sleep(2)
+                page.keyboard.press(" ")
+                time.sleep(40)  # the kernels' first compile, then five epochs
+                page.screenshot(path=str(args.out.with_name(args.out.stem + "-lab.png")))
                 browser.close()
         finally:
             server.terminate()

@@ -63,9 +63,9 @@ class Tab:
         self.websocket = websocket
         self.drawn = ""
 
-    async def until(self, words: str) -> None:
+    async def until(self, words: str, seconds: float = TIMEOUT) -> None:
         """Read what the app draws until `words` appear on its screen."""
-        deadline = time.monotonic() + TIMEOUT
+        deadline = time.monotonic() + seconds
         while words not in self.screen():
             left = deadline - time.monotonic()
             if left <= 0:
@@ -106,10 +106,14 @@ def test_the_page_loads_and_the_app_runs_in_it(tmp_path):
             await tab.until("image classifier")
             await tab.press("l")  # the lab, in the browser too
             await tab.until("Lab: train a network")
+            await tab.press(" ")  # and it trains there: in the tab's own folder, not the server's
+            await tab.until("running: epoch", 3 * TIMEOUT)
+            await tab.press("x")
+            await tab.until("stopped after", 3 * TIMEOUT)
             await tab.websocket.close()
 
     with serving(tmp_path) as port:
-        run(browse(port))
+        run(browse(port), 8 * TIMEOUT)
 
 
 def run(coroutine, seconds: float = 3 * TIMEOUT):

@@ -102,3 +102,27 @@ async def test_a_served_lab_refuses_a_data_path_outside_the_shared_folder(shared
         await pilot.press("space")
         await pilot.pause(0.1)
         assert "not available here" in shown(lab.query_one("#lab-status")) and lab.session is None
+
+
+async def test_a_served_lab_keeps_its_runs_in_the_tabs_own_folder(shared, tmp_path):
+    from nnsim.engine.trainer import TrainConfig
+    from nnsim.tui.screens.lab import LabScreen
+    from tests.tui.test_lab import until
+
+    config = TrainConfig(model="mlp", data="shapes", epochs=1, backend="reference", sizes={"hidden": [8]})
+    app = NnsimApp(lab=config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        lab = app.screen
+        assert isinstance(lab, LabScreen)
+        own = Path(lab.query_one("#lab-checkpoint", Input).value)
+        assert shared not in own.parents and own.parent.is_dir()
+        await pilot.press("space")
+        await until(pilot, lambda: lab.figures.reason == "finished")
+        assert own.is_file()  # saved where the tab may write
+        for elsewhere in (shared / "run.npz", tmp_path / "run.npz"):
+            lab.query_one("#lab-checkpoint", Input).value = str(elsewhere)
+            await pilot.press("s")
+            assert "keeps runs only in this tab's own folder" in shown(lab.query_one("#lab-status"))
+            await pilot.press("r")
+            assert "keeps runs only in this tab's own folder" in shown(lab.query_one("#lab-status"))
+            assert not elsewhere.exists()

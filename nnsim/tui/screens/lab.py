@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -82,6 +83,7 @@ class LabScreen(NnsimScreen):
         self.hints: list[Hint] = []
         self._logged = 0
         self.redraw_seconds = 0.0  # a moving average of what one redraw costs the UI thread
+        self.own_checkpoint = default_checkpoint(self.config)  # served: a folder of this tab's own
 
     def publish_interval(self) -> float:
         return max(PUBLISH_EVERY, self.redraw_seconds / REDRAW_SHARE)
@@ -119,7 +121,7 @@ class LabScreen(NnsimScreen):
                     compact=True,
                 ),
             )
-            checkpoint = c.checkpoint or str(default_checkpoint(c))
+            checkpoint = c.checkpoint or str(self.own_checkpoint)
             yield from _setting("save to", Input(checkpoint, id="lab-checkpoint", compact=True))
         with Horizontal(id="lab-controls"):
             yield Button("▶ Start", id="lab-start", compact=True)
@@ -270,12 +272,21 @@ class LabScreen(NnsimScreen):
             return
         path = Path(self.query_one("#lab-checkpoint", Input).value.strip()).expanduser()
         try:
-            _path_allowed(path)
+            self._path_allowed(path)
             self.session.save_as(path)
         except (NnsimError, OSError) as error:
             self._status(f"could not save: {error}", error=True)
             return
         self._status(f"saved the weights, optimizer state and position to {path}")
+
+    def _path_allowed(self, path: Path) -> None:
+        """Served to a browser, a tab reads and writes runs only in its own folder, never elsewhere
+        on the server (not even in the folder the teacher shares)."""
+        from nnsim import serving
+
+        folder = self.own_checkpoint.parent.resolve()
+        if serving.served() and folder not in Path(os.path.realpath(path)).parents:
+            raise NnsimError(f"{path}: a served nnsim keeps runs only in this tab's own folder, {folder}")
 
     def action_resume_run(self) -> None:
         """Start from the checkpoint in "save to": its weights, optimizer and place in the data."""
@@ -283,6 +294,11 @@ class LabScreen(NnsimScreen):
             self._status("stop this run first (x)", error=True)
             return
         path = Path(self.query_one("#lab-checkpoint", Input).value.strip()).expanduser()
+        try:
+            self._path_allowed(path)
+        except NnsimError as error:
+            self._status(str(error), error=True)
+            return
         if not path.is_file():
             self._status(f"no checkpoint at {path} yet: train (space) and stop, or type a path", error=True)
             return
@@ -334,7 +350,7 @@ class LabScreen(NnsimScreen):
             raise NnsimError(f"focal α must be a number or one per class, got {alpha_text!r}") from None
         checkpoint = self.query_one("#lab-checkpoint", Input).value.strip()
         if checkpoint:
-            _path_allowed(Path(checkpoint).expanduser())
+            self._path_allowed(Path(checkpoint).expanduser())
         return replace(
             self.config,
             model=select("#lab-model"),
@@ -615,14 +631,6 @@ def _data_allowed(data: str) -> str:
     if not serving.allows(path):
         serving.refuse(data)
     return str(path)
-
-
-def _path_allowed(path: Path) -> None:
-    """Served to a browser, a checkpoint is read and written only in the allowed folders."""
-    from nnsim import serving
-
-    if serving.served() and not serving.allows(path):
-        serving.refuse(str(path))
 
 
 def _text(value) -> str:
