@@ -2,7 +2,8 @@
 
     python benchmarks/lab_throughput.py [--runs 5] [--model cnn] [--data mnist-mini]
 
-Alternates the two, each in a fresh process: `nnsim train --json` (the done event's seconds) and
+Alternates the two, each in a fresh process: `nnsim train --json --checkpoint` (the done event's
+seconds; it saves after every epoch, as the lab does) and
 `nnsim lab --start` in a 120×40 tmux window, drawing as a learner sees it (the seconds its run
 wrote beside its checkpoint). Both count from the first step to the end of the run, validation
 and test included, with Numba's cache warm. Prints each pair and the median of the ratios
@@ -23,8 +24,10 @@ from pathlib import Path
 
 
 def headless(args) -> float:
-    command = [sys.executable, "-m", "nnsim", "train", "--model", args.model, "--data", args.data, "--json"]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    with tempfile.TemporaryDirectory() as folder:  # the lab saves its run after every epoch: so does this
+        checkpoint = str(Path(folder) / "run.npz")
+        command = [sys.executable, "-m", "nnsim", "train", "--model", args.model, "--data", args.data, "--json"]
+        out = subprocess.run(command + ["--checkpoint", checkpoint], capture_output=True, text=True, check=True).stdout
     done = [json.loads(line) for line in out.splitlines() if '"event": "done"' in line]
     return float(done[-1]["seconds"])
 

@@ -27,7 +27,7 @@ from nnsim.engine.trainer import TrainConfig, Trainer
 SMOOTHING = 0.9  # the smoothed loss curve is an exponential moving average: s ← 0.9·s + 0.1·loss
 SAMPLES = 8  # validation images shown with their prediction
 INSIDE_EVERY = 1.0  # seconds between looks inside the network (filters, attention, norms)
-MILESTONES = ("validation", "early_stop", "diverged", "done")  # drawn at once; other events wait for the next redraw
+MILESTONES = ("early_stop", "diverged", "done")  # drawn at once; the others wait for the next redraw
 FIGURE_COLUMNS = ("step", "epoch", "loss", "smoothed_loss", "accuracy")
 
 # One setting changed for a comparison: (label, the field, its new value or a function of the old).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -36,6 +37,7 @@ POINT = "•"  # a validation point: one cell wide in every terminal font (● i
 # the training it shows, and must not slow it much.
 PUBLISH_EVERY = 1.0
 REDRAW_SHARE = 0.04
+SWITCH_INTERVAL = 0.0005  # seconds: how often Python lets another thread take the GIL (default 0.005)
 
 
 class LabScreen(NnsimScreen):
@@ -392,6 +394,10 @@ class LabScreen(NnsimScreen):
     @work(thread=True, exclusive=True, group="lab")
     def train(self, config, other=None) -> None:
         from nnsim.tui.live.lab import LabRun, LabSession
+
+        # The training thread needs the GIL for a moment between kernels; while the screen is being
+        # drawn it would wait up to the default 5 ms each time. Switching more often keeps it busy.
+        sys.setswitchinterval(SWITCH_INTERVAL)
 
         try:
             _prepare_backend(config.backend, lambda text: self.post_message(LabStatus(text)))
