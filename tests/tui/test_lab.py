@@ -94,16 +94,28 @@ async def test_a_finished_run_shows_its_figures_and_a_bad_setting_is_one_line():
 async def draw(pilot, strokes, columns: int = 40, rows: int = 20) -> None:
     """Draw with the mouse, as a learner does: press, move through the points, release."""
     for stroke in strokes:
-        cells = [(min(int(x * columns), columns - 1), min(int(y * 2 * rows) // 2, rows - 1)) for x, y in stroke]
+        cells = []
+        for x, y in stroke:  # each point as the cell under it; a cell once, however many points it holds
+            cell = (min(int(x * columns), columns - 1), min(int(y * 2 * rows) // 2, rows - 1))
+            if not cells or cells[-1] != cell:
+                cells.append(cell)
         await pilot.mouse_down("#draw-canvas", offset=cells[0])
         for cell in cells[1:]:
             await pilot.hover("#draw-canvas", offset=cell)
         await pilot.mouse_up("#draw-canvas", offset=cells[-1])
 
 
+async def read(pilot, screen) -> None:
+    """Wait until the drawing screen has read the latest drawing (it reads every 0.15 s, in a worker)."""
+    from tests.tui.conftest import settle
+
+    await until(pilot, lambda: not screen._dirty)
+    await settle(pilot)
+    assert screen.reading is not None
+
+
 async def test_digits_drawn_with_the_mouse_are_read_right():
     from nnsim.tui.screens.draw import DrawScreen
-    from tests.tui.conftest import settle
     from tests.tui.strokes import DIGITS
 
     app = lab_app()
@@ -115,8 +127,7 @@ async def test_digits_drawn_with_the_mouse_are_read_right():
         for digit, strokes in DIGITS.items():
             await pilot.click("#draw-clear")
             await draw(pilot, strokes)
-            await pilot.pause(0.2)  # the next read is at most 0.15 s away
-            await settle(pilot)
+            await read(pilot, screen)
             reading = screen.reading
             right.append(reading.predicted == digit)
             assert f"it reads a {reading.class_names[reading.predicted]}" in shown(screen.query_one("#draw-bars"))
@@ -137,8 +148,7 @@ async def test_the_keys_draw_too_and_an_image_file_is_read(tmp_path):
         await pilot.press("d")
         screen = app.screen
         await pilot.press("space", *["down"] * 8, "space")  # the pen down, a vertical line, the pen up
-        await pilot.pause(0.2)
-        await settle(pilot)
+        await read(pilot, screen)
         assert screen.query_one("#draw-canvas").canvas.pixels.sum() > 0 and screen.reading is not None
         await pilot.press("c")
         assert screen.query_one("#draw-canvas").canvas.empty

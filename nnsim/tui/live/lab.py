@@ -30,6 +30,21 @@ INSIDE_EVERY = 1.0  # seconds between looks inside the network (filters, attenti
 MILESTONES = ("early_stop", "diverged", "done")  # drawn at once; the others wait for the next redraw
 FIGURE_COLUMNS = ("step", "epoch", "loss", "smoothed_loss", "accuracy")
 
+# The main sizes of each network, by name ("default" is the engine's DEFAULT_SIZES).
+SIZES = {
+    "small": {
+        "mlp": {"hidden": [32]},
+        "cnn": {"channels": [8, 16], "hidden": 32},
+        "vit": {"dim": 32, "heads": 2, "depth": 1, "mlp_dim": 64},
+    },
+    "default": {"mlp": {}, "cnn": {}, "vit": {}},
+    "large": {
+        "mlp": {"hidden": [256, 128]},
+        "cnn": {"channels": [32, 64], "hidden": 128},
+        "vit": {"dim": 128, "heads": 4, "depth": 4, "mlp_dim": 256},
+    },
+}
+
 # One setting changed for a comparison: (label, the field, its new value or a function of the old).
 COMPARISONS = {
     "none": ("no comparison", None, None),

@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Input, Static
+from textual.worker import get_current_worker
 
 from nnsim.errors import NnsimError
 from nnsim.tui.images import half_blocks, heat, to_rgb
@@ -44,7 +45,7 @@ class DrawCanvas(Widget, can_focus=True):
         super().__init__(**kwargs)
         self.canvas = Canvas(CANVAS_COLUMNS, 2 * CANVAS_ROWS)
         self.cursor = (CANVAS_COLUMNS // 2, CANVAS_ROWS // 2)
-        self._dragging = False
+        self.dragging = False
 
     def render(self) -> Text:
         rgb = to_rgb(self.canvas.pixels)
@@ -61,20 +62,21 @@ class DrawCanvas(Widget, can_focus=True):
 
     # --- mouse
     def on_mouse_down(self, event: events.MouseDown) -> None:
-        self._dragging = True
+        self.dragging = True
         self.capture_mouse()
         self.canvas.pen_up()
         self._paint(event.x, event.y)
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
-        if self._dragging:
+        if self.dragging:
             self._paint(event.x, event.y)
 
     def on_mouse_up(self, event: events.MouseUp) -> None:
-        if self._dragging:
-            self._dragging = False
+        if self.dragging:
+            self.dragging = False
             self.release_mouse()
             self.canvas.pen_up()
+            self.post_message(self.Changed())  # the stroke is done: read it whole, occlusion too
 
     # --- keys
     def action_move(self, dx: int, dy: int) -> None:
@@ -154,7 +156,9 @@ class DrawScreen(NnsimScreen):
     def _read_if_changed(self) -> None:
         if self._dirty:
             self._dirty = False
-            self.read(self.query_one(DrawCanvas).canvas.pixels.copy(), None)
+            canvas = self.query_one(DrawCanvas)
+            # while the pen moves, only the answer; the occlusion map (49 more passes) once it lifts
+            self.read(canvas.canvas.pixels.copy(), None, occlude=not canvas.dragging)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -173,15 +177,17 @@ class DrawScreen(NnsimScreen):
             self.query_one("#draw-steps", Static).update(Text(str(error), style="red"))
             return
         self.notes = [f"{path.name}: {note}" for note in notes] or [f"{path.name}: already 28×28 gray"]
+        self._dirty = False  # the image, not the drawing, is what is read now
         self.read(None, tensor[0])
 
     @work(thread=True, exclusive=True, group="draw-read")
-    def read(self, pixels: np.ndarray | None, image: np.ndarray | None) -> None:
+    def read(self, pixels: np.ndarray | None, image: np.ndarray | None, occlude: bool = True) -> None:
         prepared = (
             mnist_like(pixels) if pixels is not None else Prepared([("the image, as the network sees it", image)])
         )
-        reading = self.reader.read(prepared.tensor) if prepared.tensor.any() else None
-        self.app.call_from_thread(self._show, prepared, reading)
+        reading = self.reader.read(prepared.tensor, occlude) if prepared.tensor.any() else None
+        if not get_current_worker().is_cancelled:  # a newer drawing's read replaced this one
+            self.app.call_from_thread(self._show, prepared, reading)
 
     def _show(self, prepared: Prepared, reading: Reading | None) -> None:
         self.prepared, self.reading = prepared, reading
@@ -197,10 +203,13 @@ class DrawScreen(NnsimScreen):
         if reading.occlusion is not None:
             name = reading.class_names[reading.predicted]
             text = Text(
-                f"which strokes it needs: how much p({name}) drops\nwhen each 4×4 patch is blanked\n", style="bold"
+                f"which strokes it needs (occlusion): how much\np({name}) drops when each 4×4 patch is blanked\n",
+                style="bold",
             )
             text.append_text(half_blocks(heat(image, np.clip(reading.occlusion, 0, None))))
             self.query_one("#draw-occlusion", Static).update(text)
+        else:
+            self.query_one("#draw-occlusion", Static).update(Text("which strokes it needs: lift the pen to see", "dim"))
         if reading.feature_maps is not None:
             self.query_one("#draw-maps", Static).update(_maps(reading.feature_maps))
 

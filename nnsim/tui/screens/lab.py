@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -23,7 +24,7 @@ from textual_plotext import PlotextPlot
 from nnsim.errors import NnsimError
 from nnsim.tui.images import half_blocks, heat, to_rgb
 from nnsim.tui.live.doctor import Hint, diagnose
-from nnsim.tui.live.lab import COMPARISONS, SMOOTHING, LabFigures, default_checkpoint, differences
+from nnsim.tui.live.lab import COMPARISONS, SIZES, SMOOTHING, LabFigures, default_checkpoint, differences
 from nnsim.tui.screens.base import NnsimScreen
 
 MODELS = [("CNN", "cnn"), ("ViT", "vit"), ("MLP", "mlp")]
@@ -125,6 +126,13 @@ class LabScreen(NnsimScreen):
             )
             checkpoint = c.checkpoint or str(self.own_checkpoint)
             yield from _setting("save to", Input(checkpoint, id="lab-checkpoint", compact=True))
+            sizes = [("small", "small"), ("default", "default"), ("large", "large")]
+            sizes += [("as given", "given")] if c.sizes else []
+            size = Select(
+                sizes, value="given" if c.sizes else "default", allow_blank=False, id="lab-size", compact=True
+            )
+            size.tooltip = _sizes_tip()
+            yield from _setting("size", size)
         with Horizontal(id="lab-controls"):
             yield Button("▶ Start", id="lab-start", compact=True)
             yield Button("· One step", id="lab-step", compact=True)
@@ -350,12 +358,18 @@ class LabScreen(NnsimScreen):
             alpha = [float(v) for v in alpha_text.split(",")] if "," in alpha_text else float(alpha_text or 1.0)
         except ValueError:
             raise NnsimError(f"focal α must be a number or one per class, got {alpha_text!r}") from None
+        size = select("#lab-size")
+        model = select("#lab-model")
+        sizes = (
+            self.config.sizes if size == "given" and model == self.config.model else SIZES.get(size, {}).get(model, {})
+        )
         checkpoint = self.query_one("#lab-checkpoint", Input).value.strip()
         if checkpoint:
             self._path_allowed(Path(checkpoint).expanduser())
         return replace(
             self.config,
-            model=select("#lab-model"),
+            model=model,
+            sizes=dict(sizes),
             data=_data_allowed(self.query_one("#lab-data", Input).value.strip() or "mnist-mini"),
             loss=select("#lab-lossfn"),
             optimizer=select("#lab-optimizer"),
@@ -586,6 +600,17 @@ def _hints(hints: list[Hint]) -> Text:
     return text
 
 
+def _sizes_tip() -> str:
+    lines = []
+    for size, models in SIZES.items():
+        parts = [
+            f"{model.upper()} {', '.join(f'{k} {v}' for k, v in sizes.items()) or 'as built in'}"
+            for model, sizes in models.items()
+        ]
+        lines.append(f"{size}: " + "; ".join(parts))
+    return "\n".join(lines)
+
+
 def _setting(label: str, widget):
     yield Label(label, classes="lab-label")
     yield widget
@@ -647,8 +672,8 @@ def _text(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _confusion(matrix: np.ndarray, names: list[str]) -> Table:
-    table = Table(title="validation: true (rows) × predicted", title_justify="left", box=None, padding=(0, 0))
+def _confusion(matrix: np.ndarray, names: list[str]) -> Group:
+    table = Table(box=None, padding=(0, 0))
     top = max(int(matrix.max()), 1)
     width = len(str(top)) + 1
     table.add_column("", no_wrap=True)
@@ -661,7 +686,7 @@ def _confusion(matrix: np.ndarray, names: list[str]) -> Table:
             colour = f"rgb(40,{level},60)" if i == j else f"rgb({level},40,40)"
             cells.append(Text(f"{count:>{width}}", style=f"on {colour}" if count else "dim"))
         table.add_row(name[:6] + " ", *cells)
-    return table
+    return Group(Text("validation: true (rows) × predicted (columns)", style="italic"), table)
 
 
 def _samples(samples, names: list[str], width: int) -> Text:
