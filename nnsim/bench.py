@@ -1,8 +1,9 @@
 """`nnsim bench`: how fast the kernels and training steps run here, and against what.
 
 The machine's FP32 matrix-product peak is measured first with NumPy's BLAS; every kernel is then
-timed on the chosen backend and on the reference, and whole training steps of the CNN and the ViT
-on the backend (and in PyTorch with ``compare="torch"``). Timings of things that are compared are
+timed on the chosen backend and on the reference, and whole training steps of the MLP, the CNN and
+the ViT on the backend, on the reference (the "× reference" column) and in PyTorch with
+``compare="torch"``. Timings of things that are compared are
 interleaved round by round, so that a noisy machine slows both sides alike; each figure is a
 median.
 """
@@ -47,6 +48,8 @@ class StepResult:
     seconds: float
     torch_seconds: float | None
     vs_torch: float | None  # the median over rounds of (PyTorch time / our time) within each round
+    reference_seconds: float | None = None
+    vs_reference: float | None = None  # the same, against nnsim's own NumPy reference backend
 
     @property
     def samples_per_s(self) -> float:
@@ -125,6 +128,13 @@ def kernel_cases(be, ref, rng):
         return rng.standard_normal(shape).astype(np.float32)
 
     cases = []
+    # the MLP's first layer: a batch of 64 images (784 pixels) times 128 neurons' weights
+    x, w = r(64, 784), r(784, 128)
+    x_be, w_be = be.asarray(x), be.asarray(w)
+    flop = 2 * 64 * 784 * 128 / 1e9
+    cases.append(
+        ("matmul 64×784×128", "64×784×128", flop, lambda a=x_be, b=w_be: be.matmul(a, b), lambda a=x, b=w: a @ b)
+    )
     for n in (128, 256, 512, 1024):
         a, b = r(n, n), r(n, n)
         a_be, b_be = be.asarray(a), be.asarray(b)
@@ -295,10 +305,12 @@ def run_bench(backend: str = "cpu", compare: str | None = None, quick: bool = Fa
         kernels.append(KernelResult(name, shape, gflop, times["be"], times["ref"]))
     steps = []
     threads = _threads()
-    for model in ("cnn", "vit"):
+    for model in ("mlp", "cnn", "vit"):
         for batch in (64,) if quick else (64, 256):
             report(f"training step: {model} batch {batch}")
             functions = {"nnsim": nnsim_step(be, model, batch)}
+            if be.name != "reference":
+                functions["reference"] = nnsim_step(ref, model, batch)
             if compare == "torch":
                 functions["torch"] = TorchInChild(model, batch, threads, "cuda" if be.name == "cuda" else "cpu")
             per_round: dict[str, list[float]] = {}
@@ -309,10 +321,18 @@ def run_bench(backend: str = "cpu", compare: str | None = None, quick: bool = Fa
             finally:
                 if compare == "torch":
                     functions["torch"].close()
-            ratio = None
-            if compare == "torch":  # paired: both sides timed within a second of each other
-                ratio = float(np.median(np.array(per_round["torch"]) / np.array(per_round["nnsim"])))
-            steps.append(StepResult(model, batch, times["nnsim"], times.get("torch"), ratio))
+
+            steps.append(
+                StepResult(
+                    model,
+                    batch,
+                    times["nnsim"],
+                    times.get("torch"),
+                    _paired(per_round, "torch"),
+                    times.get("reference", times["nnsim"]),
+                    _paired(per_round, "reference") or 1.0,
+                )
+            )
     return {
         "date": str(date.today()),
         "machine": f"{platform.machine()}, {_cpu_name()}, {threads} threads",
@@ -329,6 +349,13 @@ def run_bench(backend: str = "cpu", compare: str | None = None, quick: bool = Fa
         ],
         "steps": [{**asdict(s), "samples_per_s": s.samples_per_s} for s in steps],
     }
+
+
+def _paired(per_round: dict[str, list[float]], other: str) -> float | None:
+    """The median over rounds of (other's time / ours): both sides timed within a second of each other."""
+    if other not in per_round:
+        return None
+    return float(np.median(np.array(per_round[other]) / np.array(per_round["nnsim"])))
 
 
 def _threads() -> int:
@@ -369,15 +396,15 @@ def markdown(result: dict) -> str:
         )
     lines += [
         "",
-        "| training step | batch | median | samples/s | PyTorch median | × PyTorch |",
-        "|---|---|---|---|---|---|",
+        "| training step | batch | median | samples/s | × reference | PyTorch median | × PyTorch |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in result["steps"]:
         torch_ms = _ms(s["torch_seconds"]) if s["torch_seconds"] else "–"
         ratio = f"{s['vs_torch']:.2f}" if s["vs_torch"] else "–"
         lines.append(
             f"| {s['model'].upper()} | {s['batch']} | {_ms(s['seconds'])} | {s['samples_per_s']:,.0f} | "
-            f"{torch_ms} | {ratio} |"
+            f"{s['vs_reference']:.2f} | {torch_ms} | {ratio} |"
         )
     return "\n".join(lines)
 

@@ -201,7 +201,7 @@ def _add_bench(sub) -> None:
     bench = sub.add_parser(
         "bench",
         help="measure kernels and training steps (GFLOP/s, %% of peak)",
-        description="Time every kernel and whole CNN/ViT training steps on a backend, "
+        description="Time every kernel and whole MLP/CNN/ViT training steps on a backend, "
         "against the reference backend and, optionally, PyTorch.",
     )
     bench.add_argument("--backend", choices=BACKEND_NAMES, default="auto", help="the backend to measure")
@@ -476,7 +476,15 @@ def cmd_bench(args) -> int:
         )
     out.print(kernels)
     steps = Table(
-        "model", "batch", "median", "samples/s", "PyTorch", "× PyTorch", title="Training steps", title_justify="left"
+        "model",
+        "batch",
+        "median",
+        "samples/s",
+        "× reference",
+        "PyTorch",
+        "× PyTorch",
+        title="Training steps",
+        title_justify="left",
     )
     for s in result["steps"]:
         torch_ms = f"{s['torch_seconds'] * 1e3:.2f} ms" if s["torch_seconds"] else "–"
@@ -485,6 +493,7 @@ def cmd_bench(args) -> int:
             str(s["batch"]),
             f"{s['seconds'] * 1e3:.2f} ms",
             f"{s['samples_per_s']:,.0f}",
+            f"{s['vs_reference']:.2f}",
             torch_ms,
             f"{s['vs_torch']:.2f}" if s["vs_torch"] else "–",
         )

@@ -331,9 +331,13 @@ def test_bench_quick_json():
         assert k["gflops"] == pytest.approx(k["gflop"] / k["seconds"])
         assert k["percent_of_peak"] == pytest.approx(100 * k["gflops"] / report["peak_gflops"])
         assert k["speedup_vs_reference"] == pytest.approx(k["reference_seconds"] / k["seconds"])
-    assert {(s["model"], s["batch"]) for s in report["steps"]} == {("cnn", 64), ("vit", 64)}
+    assert by_name["matmul 64×784×128"]["gflop"] == pytest.approx(2 * 64 * 784 * 128 / 1e9)  # the MLP's first layer
+    assert {(s["model"], s["batch"]) for s in report["steps"]} == {("mlp", 64), ("cnn", 64), ("vit", 64)}
     for step in report["steps"]:
         assert step["samples_per_s"] == pytest.approx(step["batch"] / step["seconds"])
+        assert step["reference_seconds"] > 0 and step["vs_reference"] > 0  # timed against the reference too
+    cnn = next(s for s in report["steps"] if s["model"] == "cnn")
+    assert cnn["vs_reference"] > 2  # Numba's CNN step is many times the NumPy reference's
 
 
 def test_app_commands_fail_in_one_line_without_a_terminal(tmp_path):
