@@ -493,9 +493,24 @@ class Trainer:
 
     def update(self) -> None:
         """4. Update: θ ← θ − η ∇θ L, by the optimizer; the weights before it are kept in case the next loss is NaN."""
-        self._last_good = [self.be.copy(p.value) for p in self.model.parameters()]
+        self._keep_last_good()
         self.optimizer.step()
         self.steps += 1
+
+    def _keep_last_good(self) -> None:
+        """A copy of every weight before the update, into the same buffers step after step (NumPy
+        backends): no new arrays each step, which for a small network costs as much as its math."""
+        params = self.model.parameters()
+        kept = self._last_good
+        if kept is None or len(kept) != len(params) or not all(isinstance(k, np.ndarray) for k in kept):
+            self._last_good = [self.be.copy(p.value) for p in params]
+            return
+        for buffer, param in zip(kept, params, strict=True):
+            if buffer.shape == param.value.shape and isinstance(param.value, np.ndarray):
+                np.copyto(buffer, param.value)
+            else:
+                self._last_good = [self.be.copy(p.value) for p in params]
+                return
 
     def _diverged(self, loss: float) -> Iterator[Event]:
         failed_at = self.steps + 1
@@ -504,6 +519,7 @@ class Trainer:
             # that made them diverge is undone; its optimizer state is dropped rather than kept.
             for param, value in zip(self.model.parameters(), self._last_good, strict=True):
                 param.value = value
+            self._last_good = None  # those buffers are the weights now: the next step copies afresh
             self.steps -= 1
             self._optimizer_dropped = True
         lr = self.config.lr
