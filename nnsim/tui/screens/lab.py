@@ -32,6 +32,7 @@ OPTIMIZERS = [("Adam", "adam"), ("SGD + momentum", "sgd")]
 LOSSES = [("cross-entropy", "ce"), ("focal", "focal")]
 BACKENDS = [("auto", "auto"), ("reference", "reference")]
 RUN_COLOURS = ("cyan", "magenta")
+SHORT_PLOT = 12  # rows: a plot this short or shorter draws no title and no axis label
 POINT = "•"  # a validation point: one cell wide in every terminal font (● is two in some)
 # While training, the screen is redrawn at most every PUBLISH_EVERY seconds, and less often when a
 # redraw costs more than REDRAW_SHARE of the time between them: the drawing shares two cores with
@@ -135,7 +136,7 @@ class LabScreen(NnsimScreen):
             yield from _setting("size", size)
         with Horizontal(id="lab-controls"):
             yield Button("▶ Start", id="lab-start", compact=True)
-            yield Button("· One step", id="lab-step", compact=True)
+            yield Button("· Step", id="lab-step", compact=True)
             yield Button("■ Stop", id="lab-stop", compact=True)
             yield Button("Save", id="lab-save", compact=True)
             yield Button("Resume", id="lab-resume", compact=True)
@@ -257,7 +258,7 @@ class LabScreen(NnsimScreen):
                 self.session.runs[0].set_patience(int(value))
         self._status(f"fixed: {hint.fix}")
         self.hints = []
-        self.query_one("#lab-doctor", Line).text = ""
+        self._doctor("")
 
     def action_open_lesson(self) -> None:
         """The lesson that explains the doctor's first hint (escape comes back here)."""
@@ -399,7 +400,7 @@ class LabScreen(NnsimScreen):
         self.compared = []
         self.hints = []
         self._logged = 0
-        self.query_one("#lab-doctor", Line).text = ""
+        self._doctor("")
         self.query_one("#lab-log", RichLog).clear()
         self._label("❚❚ Pause")
         self._status("loading the data and building the network…")
@@ -482,16 +483,15 @@ class LabScreen(NnsimScreen):
 
     def _diagnose(self, f: LabFigures) -> None:
         self.hints = diagnose(f, self._lr())
-        doctor = self.query_one("#lab-doctor", Line)
         if not self.hints:
-            doctor.text = ""
+            self._doctor("")
             return
         first = self.hints[0]
         line = Text("⚕ ", style="yellow bold")
         line.append(f"{first.problem}: ", style="yellow bold")
         line.append(f"{first.why}. ")
         line.append(f"f: {first.fix} · o: lesson {first.lesson}", style="bold")
-        doctor.text = line
+        self._doctor(line)
 
     def _progress_line(self, f: LabFigures, state: str) -> str:
         if state == "finished":
@@ -506,6 +506,13 @@ class LabScreen(NnsimScreen):
         where = f"epoch {f.epoch}/{f.epochs}, batch {f.batch}/{f.batches}"
         line = f"{state}: {where}, step {f.step} · {f.samples_per_s:,.0f} images/s{eta}"
         return line + (f"\n{f.last_update}" if state == "paused" and f.last_update else "")
+
+    def _doctor(self, line: str | Text) -> None:
+        """The doctor's line: shown only while it has something to say (it costs two rows)."""
+        doctor = self.query_one("#lab-doctor", Line)
+        if str(doctor.text) != str(line):
+            doctor.text = line
+            doctor.set_class(bool(str(line)), "-hint")
 
     def _status(self, text: str, error: bool = False) -> None:
         self.query_one("#lab-status", Line).text = Text(text, style="red" if error else "")
@@ -538,8 +545,9 @@ class LabScreen(NnsimScreen):
             logged = self.log_scale and title == "loss" and raw and min(raw) > 0
             if logged:
                 plt.yscale("log")
-            plt.title(title + (" (log scale: y toggles)" if logged else ""))
-            plt.xlabel("step")
+            if plot.size.height >= SHORT_PLOT:  # a short plot keeps its rows for the curves
+                plt.title(title + (" (log scale: y toggles)" if logged else ""))
+                plt.xlabel("step")
             plot.refresh()
 
     def _draw_compare(self) -> None:
@@ -562,8 +570,9 @@ class LabScreen(NnsimScreen):
             last = max(figures.step for figures in runs)
             if last:
                 plt.xlim(0.5, last + max(1.0, 0.03 * last))
-            plt.title(title)
-            plt.xlabel("step")
+            if plot.size.height >= SHORT_PLOT:
+                plt.title(title)
+                plt.xlabel("step")
             plot.refresh()
         self.query_one("#lab-summary", Static).update(_summary(runs, self._configs()))
 
