@@ -16,7 +16,7 @@ from textual.widgets import Button, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from nnsim.errors import NnsimError
-from nnsim.tui.images import half_blocks, heat, to_rgb
+from nnsim.tui.images import half_blocks, heat, tiles_in_rows, to_rgb
 from nnsim.tui.live.draw import Canvas, Prepared, Reader, Reading, mnist_like
 from nnsim.tui.screens.base import NnsimScreen
 
@@ -231,7 +231,7 @@ def _bars(reading: Reading) -> Text:
     text = Text("softmax: p(class | drawing)\n", style="bold")
     best = reading.predicted
     for index, (name, p) in enumerate(zip(reading.class_names, reading.probabilities, strict=True)):
-        bar = "█" * int(round(p * 30))
+        bar = "█" * int(round(p * 24))
         style = "bold green" if index == best else ""
         text.append(f"{name[:8]:>8} {p:6.1%} ", style=style)
         text.append(bar + "\n", style="green" if index == best else "cyan")
@@ -246,12 +246,6 @@ def _maps(maps: np.ndarray) -> Text:
     for fmap in maps[:8]:
         low, high = float(fmap.min()), float(fmap.max())
         scaled = (fmap - low) / (high - low) if high > low else np.zeros_like(fmap)
-        tiles.append(half_blocks(to_rgb(scaled[::2, ::2], (1.0, 0.8, 0.3))).split("\n"))
-    for first in range(0, len(tiles), 4):
-        row = tiles[first : first + 4]
-        for line in range(len(row[0])):
-            for tile in row:
-                text.append_text(tile[line])
-                text.append(" ")
-            text.append("\n")
+        tiles.append(half_blocks(to_rgb(scaled[::2, ::2], (1.0, 0.8, 0.3))))
+    text.append_text(tiles_in_rows(tiles, 4))
     return text

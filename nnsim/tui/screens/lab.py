@@ -22,7 +22,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, RichLog, Selec
 from textual_plotext import PlotextPlot
 
 from nnsim.errors import NnsimError
-from nnsim.tui.images import half_blocks, heat, to_rgb
+from nnsim.tui.images import half_blocks, heat, tiles_in_rows, to_rgb
 from nnsim.tui.live.doctor import Hint, diagnose
 from nnsim.tui.live.lab import COMPARISONS, SIZES, SMOOTHING, LabFigures, default_checkpoint, differences
 from nnsim.tui.screens.base import NnsimScreen
@@ -741,14 +741,8 @@ def _inside_view(f: LabFigures) -> Text:
         kind = "filters" if filters.shape[-1] < 10 else "weights of the first neurons"
         text.append(f"first-layer {kind} (red > 0, blue < 0), as they change:\n")
         zoom = max(1, 8 // filters.shape[-1])
-        tiles = [half_blocks(_diverging(np.kron(w, np.ones((zoom, zoom))))).split("\n") for w in filters[:16]]
-        for first in range(0, len(tiles), 8):
-            row = tiles[first : first + 8]
-            for line in range(len(row[0])):
-                for tile in row:
-                    text.append_text(tile[line])
-                    text.append(" ")
-                text.append("\n")
+        tiles = [half_blocks(_diverging(np.kron(w, np.ones((zoom, zoom))))) for w in filters[:16]]
+        text.append_text(tiles_in_rows(tiles, 8))
     if inside.attention is not None:
         text.append(
             "CLS attention of the last block on a validation image (mean over heads; "
