@@ -97,7 +97,8 @@ def test_inside_shows_what_each_network_looks_at(model):
     assert inside.step == 3 and all(math.isfinite(w) and g > 0 for _, w, g in inside.norms)
     if model == "vit":
         assert inside.attention.shape == (4, 4) and 0 < inside.attention.sum() < 1  # the rest: CLS on itself
-        assert 1 / 16 <= inside.attention_peak <= 1
+        assert 1 / 16 <= inside.attention_peak <= 1 and inside.attention_heads.shape == (2, 4, 4)
+        assert inside.attention_heads.mean(axis=0) == pytest.approx(inside.attention)
     else:
         assert inside.filters.shape == ((4, 3, 3, 3) if model == "cnn" else (8, 3, 32, 32))  # shapes: 3×32×32
         assert inside.dead and all(0 <= share <= 1 for _, share in inside.dead)

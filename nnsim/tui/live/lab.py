@@ -94,6 +94,7 @@ class Inside:
     attention: np.ndarray | None = None  # ViT: CLS attention of the last block over the patch grid
     attention_image: np.ndarray | None = None  # the validation image it attends over
     attention_peak: float = 0.0  # the largest share of CLS attention on one patch, mean over heads
+    attention_heads: np.ndarray | None = None  # (heads, rows, cols): each head's CLS attention
     norms: list[tuple[str, float, float]] = field(default_factory=list)  # (parameter, ‖θ‖, ‖∇θ L‖)
     dead: list[tuple[str, float]] = field(default_factory=list)  # (ReLU layer, share of units never active)
 
@@ -318,6 +319,7 @@ class LabRun:
             maps = np.asarray(be.to_numpy(attentions[-1].attention), dtype=np.float64)[0]  # (heads, T, T)
             cls = maps[:, 0, 1:]
             inside.attention = cls.mean(axis=0).reshape(embed.grid)
+            inside.attention_heads = cls.reshape(len(cls), *embed.grid)
             inside.attention_image = np.asarray(probe[0]).mean(axis=0)
             inside.attention_peak = float(cls.max(axis=1).mean())
         return inside

@@ -97,7 +97,12 @@ class LabScreen(NnsimScreen):
         yield Header()
         with Grid(id="lab-settings"):
             yield from _setting("model", Select(MODELS, value=c.model, allow_blank=False, id="lab-model", compact=True))
-            yield from _setting("data", Input(c.data, id="lab-data", placeholder="name or path", compact=True))
+            data = Input(c.data, id="lab-data", placeholder="name or path", compact=True)
+            data.tooltip = (
+                "built in: mnist-mini, shapes, shapes-imbalanced; found on disk: mnist, fashion-mnist; "
+                "or a path: a Keras .npz, a folder of MNIST IDX files, an ImageFolder (a folder per class)"
+            )
+            yield from _setting("data", data)
             yield from _setting("loss", Select(LOSSES, value=c.loss, allow_blank=False, id="lab-lossfn", compact=True))
             yield from _setting("focal γ", Input(_text(c.gamma), id="lab-gamma", compact=True))
             yield from _setting(
@@ -152,7 +157,8 @@ class LabScreen(NnsimScreen):
                     yield Static(id="lab-confusion")
                     yield Static(id="lab-samples")
             with TabPane("2 Inside", id="inside"), Horizontal(classes="lab-pane"):
-                yield Static(id="lab-filters")
+                with VerticalScroll(id="lab-inside-main"):
+                    yield Static(id="lab-filters")
                 with VerticalScroll(id="lab-inside-side"):
                     yield Static(id="lab-hints")
                     yield Static(id="lab-norms")
@@ -470,7 +476,8 @@ class LabScreen(NnsimScreen):
                 self.query_one("#lab-samples", Static).update(_samples(f.samples, self.class_names, width))
         elif tab == "inside" and f.inside is not None:
             self.query_one("#lab-hints", Static).update(_hints(self.hints))
-            self.query_one("#lab-filters", Static).update(_inside_view(f))
+            filters = self.query_one("#lab-filters", Static)
+            filters.update(_inside_view(f, filters.size.width or 56))
             self.query_one("#lab-norms", Static).update(_norms(f))
         elif tab == "compare" and self.compared:
             self._draw_compare()
@@ -732,7 +739,7 @@ def _diverging(weights: np.ndarray) -> np.ndarray:
     return np.stack([np.clip(v, 0, 1), 0.25 * np.abs(v), np.clip(-v, 0, 1)], axis=-1)
 
 
-def _inside_view(f: LabFigures) -> Text:
+def _inside_view(f: LabFigures, width: int) -> Text:
     """What the first layer looks for (CNN filters, MLP weights) or where the CLS token looks (ViT)."""
     inside = f.inside
     text = Text(f"inside the network at step {inside.step}\n", style="bold")
@@ -742,18 +749,29 @@ def _inside_view(f: LabFigures) -> Text:
         text.append(f"first-layer {kind} (red > 0, blue < 0), as they change:\n")
         zoom = max(1, 8 // filters.shape[-1])
         tiles = [half_blocks(_diverging(np.kron(w, np.ones((zoom, zoom))))) for w in filters[:16]]
-        text.append_text(tiles_in_rows(tiles, 8))
+        per_row = max(1, width // (len(tiles[0].split("\n")[0]) + 1)) if tiles else 1
+        text.append_text(tiles_in_rows(tiles, min(per_row, 8)))
     if inside.attention is not None:
         text.append(
             "CLS attention of the last block on a validation image (mean over heads; "
             f"the largest share on one patch: {inside.attention_peak:.0%}):\n"
         )
         text.append_text(half_blocks(heat(inside.attention_image, inside.attention)))
+        text.append("\neach head on its own, at half size (brighter: more attention):\n")
+        heads = [_half_size_heat(inside.attention_image, head) for head in inside.attention_heads]
+        text.append_text(tiles_in_rows(heads, max(1, width // 16), gap="  "))
         text.append("\n")
     if inside.dead:
         text.append("ReLU units never active on 64 validation images: ")
         text.append(", ".join(f"{name} {share:.0%}" for name, share in inside.dead) + "\n")
     return text
+
+
+def _half_size_heat(image: np.ndarray, values: np.ndarray) -> Text:
+    """heat() of a patch grid's values over an image, both at half the image's size."""
+    patch = image.shape[0] // values.shape[0]
+    per_pixel = np.kron(values, np.ones((patch, patch)))[::2, ::2]
+    return half_blocks(heat(image[: patch * values.shape[0] : 2, : patch * values.shape[1] : 2], per_pixel))
 
 
 def _norms(f: LabFigures) -> Table:
