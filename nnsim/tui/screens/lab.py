@@ -716,18 +716,18 @@ def _samples(samples, names: list[str], width: int) -> Text:
         tiles.append((half_blocks(to_rgb(image[..., ::stride, ::stride])).split("\n"), true, predicted, p))
     if not tiles:
         return text
-    tile_width = len(tiles[0][0][0]) + 1
-    per_row = max(1, width // max(tile_width, 8))
+    column = max(len(tiles[0][0][0]) + 1, 11)  # the image, or its label ("squ 100% ✓"), and a space
+    per_row = max(1, width // column)
     for first in range(0, len(tiles), per_row):
         row = tiles[first : first + per_row]
         for line in range(len(row[0][0])):
             for tile, *_ in row:
                 text.append_text(tile[line])
-                text.append(" " * (max(tile_width, 8) - len(tile[line])))
+                text.append(" " * (column - len(tile[line])))
             text.append("\n")
         for _, true, predicted, p in row:
-            label = f"{names[predicted][:3]} {p:.0%}"
-            text.append(label.ljust(max(tile_width, 8)), style="green" if predicted == true else "red bold")
+            label = f"{names[predicted][:3]} {p:.0%} {'✓' if predicted == true else '✗'}"
+            text.append(label.ljust(column), style="green" if predicted == true else "red bold")
         text.append("\n")
     return text
 
