@@ -74,6 +74,11 @@ def test_lesson_step_at_80_by_24(snap_compare):
 def test_lab_after_a_short_run(snap_compare, monkeypatch, tmp_path):
     """The lab once a two-epoch run has finished: curves, confusion matrix, predictions, status.
     (Nothing timed is on this screen: speeds and times are in the log's tab.)"""
+    app = lab_app_after_a_run(monkeypatch, tmp_path)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=train_to_the_end)
+
+
+def lab_app_after_a_run(monkeypatch, tmp_path):
     from nnsim.engine.trainer import TrainConfig
     from nnsim.tui.app import NnsimApp
     from nnsim.tui.progress import ProgressStore
@@ -82,13 +87,39 @@ def test_lab_after_a_short_run(snap_compare, monkeypatch, tmp_path):
     config = TrainConfig(
         model="mlp", data="shapes", epochs=2, backend="reference", sizes={"hidden": [16]}, checkpoint="run.npz"
     )
-    app = NnsimApp(progress=ProgressStore(), lab=config)
+    return NnsimApp(progress=ProgressStore(), lab=config)
+
+
+async def train_to_the_end(pilot):
+    await pilot.press("space")
+    await settle(pilot)
+    lab = pilot.app.screen
+    while lab.figures.reason != "finished":
+        await pilot.pause(0.05)
+    await settle(pilot)
+
+
+def test_lab_at_80_by_24(snap_compare, monkeypatch, tmp_path):
+    """The smallest screen the app is laid out for: every setting, the controls and both curves."""
+    app = lab_app_after_a_run(monkeypatch, tmp_path)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=train_to_the_end)
+
+
+def test_draw_a_digit(snap_compare, monkeypatch, tmp_path):
+    """A 7 drawn on the canvas, made to look like MNIST and read by the shipped CNN."""
+    from tests.tui.strokes import DIGITS
+
+    app = lab_app_after_a_run(monkeypatch, tmp_path)
 
     async def run_before(pilot):
-        await pilot.press("space")
-        await settle(pilot)
-        lab = pilot.app.screen
-        while lab.figures.reason != "finished":
+        await pilot.press("d")
+        screen = pilot.app.screen
+        canvas = screen.query_one("#draw-canvas")
+        for stroke in DIGITS[7]:
+            canvas.canvas.stroke(stroke)
+        canvas.refresh()
+        canvas.post_message(canvas.Changed())
+        while screen.reading is None or screen._dirty:
             await pilot.pause(0.05)
         await settle(pilot)
 
