@@ -287,6 +287,9 @@ CASES = [
     Case("cross-entropy 300 rows", [(300, 3)], loss_rows("ce"), scale=3.0, simulate=True),
     Case("sgd 2 blocks", [(300,)] * 3, sgd),
     Case("adam 2 blocks, weight decay", [(300,)] * 3, adam(0.01)),
+    # a dense layer's worth of weights: the cpu backend updates them in parallel chunks
+    Case("sgd in parallel chunks", [(20003,)] * 4, sgd),
+    Case("adam in parallel chunks", [(20003,)] * 4, adam(0.01)),
 ]
 
 
