@@ -500,17 +500,16 @@ class Trainer:
     def _keep_last_good(self) -> None:
         """A copy of every weight before the update, into the same buffers step after step (NumPy
         backends): no new arrays each step, which for a small network costs as much as its math."""
-        params = self.model.parameters()
-        kept = self._last_good
-        if kept is None or len(kept) != len(params) or not all(isinstance(k, np.ndarray) for k in kept):
+        params, kept = self.model.parameters(), self._last_good
+        reusable = kept is not None and all(
+            isinstance(k, np.ndarray) and isinstance(p.value, np.ndarray) and k.shape == p.value.shape
+            for k, p in zip(kept, params, strict=True)
+        )
+        if not reusable:
             self._last_good = [self.be.copy(p.value) for p in params]
             return
         for buffer, param in zip(kept, params, strict=True):
-            if buffer.shape == param.value.shape and isinstance(param.value, np.ndarray):
-                np.copyto(buffer, param.value)
-            else:
-                self._last_good = [self.be.copy(p.value) for p in params]
-                return
+            np.copyto(buffer, param.value)
 
     def _diverged(self, loss: float) -> Iterator[Event]:
         failed_at = self.steps + 1

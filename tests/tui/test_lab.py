@@ -1,9 +1,11 @@
 """The lab by keys: open it, start, pause, one step, resume, a new learning rate, stop."""
 
 import asyncio
+import sys
 import time
 
 import numpy as np
+import pytest
 from textual.widgets import Input, RichLog
 
 from nnsim.engine.trainer import TrainConfig
@@ -11,7 +13,7 @@ from nnsim.tui.app import NnsimApp
 from nnsim.tui.progress import ProgressStore
 from nnsim.tui.screens.home import HomeScreen
 from nnsim.tui.screens.lab import LabScreen
-from tests.tui.conftest import make_app, shown
+from tests.tui.conftest import make_app, settle, shown
 
 
 async def until(pilot, condition, seconds: float = 60.0) -> None:
@@ -81,6 +83,8 @@ async def test_a_finished_run_shows_its_figures_and_a_bad_setting_is_one_line():
         await until(pilot, lambda: lab.figures.state == "finished")
         figures = lab.figures
         assert figures.confusion.sum() == 300 and len(figures.samples) == 8  # 10 % of shapes' 3,000
+        await settle(pilot)  # the worker has ended: Python's GIL switching is back to its usual pace
+        assert sys.getswitchinterval() == pytest.approx(0.005)
         assert "validation: true (rows)" in shown(lab.query_one("#lab-confusion"))
         assert "validation accuracy" in shown(lab.query_one("#lab-status"))
         lab.query_one("#lab-batch", Input).value = "many"
@@ -107,7 +111,6 @@ async def draw(pilot, strokes, columns: int = 40, rows: int = 20) -> None:
 
 async def read(pilot, screen) -> None:
     """Wait until the drawing screen has read the latest drawing (it reads every 0.15 s, in a worker)."""
-    from tests.tui.conftest import settle
 
     await until(pilot, lambda: not screen._dirty)
     await settle(pilot)
@@ -140,8 +143,6 @@ async def test_digits_drawn_with_the_mouse_are_read_right():
 
 async def test_the_keys_draw_too_and_an_image_file_is_read(tmp_path):
     from PIL import Image
-
-    from tests.tui.conftest import settle
 
     app = lab_app()
     async with app.run_test(size=(120, 40)) as pilot:

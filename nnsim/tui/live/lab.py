@@ -67,10 +67,10 @@ def compared(config: TrainConfig, key: str) -> TrainConfig | None:
         return None
     new = value(getattr(config, name)) if callable(value) else value
     changed = replace(config, **{name: new, "checkpoint": None, "resume": None})
-    if name == "model":  # each network its own default epochs and sizes
+    if name == "model":  # each network its own sizes
         changed = replace(changed, sizes={})
-    if name in ("model", "optimizer"):
-        changed = replace(changed, lr=None if name == "optimizer" else changed.lr)
+    if name == "optimizer":  # and each optimizer its own default learning rate
+        changed = replace(changed, lr=None)
     return changed.resolved()
 
 
@@ -215,7 +215,8 @@ class LabRun:
             yield event
         with self._lock:
             self.figures.state = "finished"
-            self.figures.inside = self.look_inside()
+            if self.figures.inside is None or self.figures.inside.step != self.trainer.steps:
+                self.figures.inside = self.look_inside()  # a run stopped between looks
 
     def _record(self, event) -> None:
         figures, kind = self.figures, event.event

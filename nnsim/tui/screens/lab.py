@@ -348,6 +348,10 @@ class LabScreen(NnsimScreen):
     def _settings(self, resume: str | None = None):
         from dataclasses import replace
 
+        from nnsim.engine.trainer import TrainConfig
+
+        default = TrainConfig()  # what an emptied box falls back to
+
         def number(widget_id: str, kind, name: str):
             text = self.query_one(widget_id, Input).value.strip()
             if not text:
@@ -362,7 +366,9 @@ class LabScreen(NnsimScreen):
 
         alpha_text = self.query_one("#lab-alpha", Input).value.strip()
         try:
-            alpha = [float(v) for v in alpha_text.split(",")] if "," in alpha_text else float(alpha_text or 1.0)
+            alpha = (
+                [float(v) for v in alpha_text.split(",")] if "," in alpha_text else float(alpha_text or default.alpha)
+            )
         except ValueError:
             raise NnsimError(f"focal α must be a number or one per class, got {alpha_text!r}") from None
         size = select("#lab-size")
@@ -377,16 +383,16 @@ class LabScreen(NnsimScreen):
             self.config,
             model=model,
             sizes=dict(sizes),
-            data=_data_allowed(self.query_one("#lab-data", Input).value.strip() or "mnist-mini"),
+            data=_data_allowed(self.query_one("#lab-data", Input).value.strip() or default.data),
             loss=select("#lab-lossfn"),
             optimizer=select("#lab-optimizer"),
             backend=select("#lab-backend"),
             lr=number("#lab-lr", float, "the learning rate"),
-            batch_size=number("#lab-batch", int, "the batch size") or 64,
+            batch_size=_or(number("#lab-batch", int, "the batch size"), default.batch_size),
             epochs=number("#lab-epochs", int, "epochs"),
             patience=number("#lab-patience", int, "patience"),
-            seed=number("#lab-seed", int, "the seed") or 0,
-            gamma=number("#lab-gamma", float, "focal γ") if self.query_one("#lab-gamma", Input).value.strip() else 2.0,
+            seed=_or(number("#lab-seed", int, "the seed"), default.seed),
+            gamma=_or(number("#lab-gamma", float, "focal γ"), default.gamma),
             alpha=alpha,
             checkpoint=checkpoint or None,
             resume=resume,
@@ -414,11 +420,18 @@ class LabScreen(NnsimScreen):
 
     @work(thread=True, exclusive=True, group="lab")
     def train(self, config, other=None) -> None:
-        from nnsim.tui.live.lab import LabRun, LabSession
-
         # The training thread needs the GIL for a moment between kernels; while the screen is being
-        # drawn it would wait up to the default 5 ms each time. Switching more often keeps it busy.
+        # drawn it would wait up to the default 5 ms each time. Switching more often keeps it busy
+        # (for the run only: the rest of the app keeps Python's default).
+        usual = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
+        try:
+            self._train(config, other)
+        finally:
+            sys.setswitchinterval(usual)
+
+    def _train(self, config, other) -> None:
+        from nnsim.tui.live.lab import LabRun, LabSession
 
         try:
             _prepare_backend(config.backend, lambda text: self.post_message(LabStatus(text)))
@@ -632,15 +645,18 @@ def _setting(label: str, widget):
     yield widget
 
 
+def _or(value, default):
+    return default if value is None else value
+
+
 def _thin(first: int, values: list[float], most: int = 400) -> tuple[list[float], list[float]]:
     """(steps, values) with at most `most` points: a braille plot shows no more, and drawing
     thousands of them would take the time the training needs. Each point kept is the mean of its run."""
     if len(values) <= most:
         return list(range(first, first + len(values))), values
     edges = np.linspace(0, len(values), most + 1).astype(int)
-    array = np.asarray(values, dtype=np.float64)
-    means = [float(array[a:b].mean()) for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    return [first + (a + b - 1) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)], means
+    means = np.add.reduceat(np.asarray(values, dtype=np.float64), edges[:-1]) / np.diff(edges)
+    return (first + (edges[:-1] + edges[1:] - 1) / 2).tolist(), means.tolist()
 
 
 def _clear(plot: PlotextPlot):
