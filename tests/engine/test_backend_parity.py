@@ -234,6 +234,9 @@ CASES = [
     Case("matmul batched", [(3, 7, 5), (3, 5, 6)], lambda be, a, b: be.matmul(a, b)),
     *[Case(f"linear {s}", [s, (6, s[-1]), (6,), (*s[:-1], 6)], linear) for s in [(1, 7), (5, 3, 9), (2, 17, 33)]],
     Case("linear 2x3x5->4", [(2, 3, 5), (4, 5), (4,), (2, 3, 4)], linear),
+    # wide inputs: the gradients as sums of rows (cpu), with two column blocks and ragged edges
+    Case("linear wide 13x600->9", [(13, 600), (9, 600), (9,), (13, 9)], linear),
+    Case("linear wide 2x32x520->16", [(2, 32, 520), (16, 520), (16,), (2, 32, 16)], linear),
     *[Case(f"conv {c} relu={relu}", conv_shapes(*c), conv(relu, c[6], c[7])) for c in CONV for relu in (False, True)],
     Case("conv positional", conv_shapes(2, 3, 8, 8, 4, 3, 2, 1), conv_positional),
     *[Case(f"conv block {c}", conv_shapes(*c, pool=2), conv_block(c[6], c[7])) for c in CONV_BLOCK],
@@ -263,6 +266,8 @@ CASES = [
     Case("cross-entropy", [(6, 3)], loss("ce", 1.0, 2.0), scale=3.0),
     Case("focal", [(6, 3)], loss("focal", 1.0, 2.0), scale=3.0),
     Case("focal per-class alpha", [(6, 3)], loss("focal", [0.5, 2.0, 1.0], 0.5), scale=3.0),
+    # logits so far apart that some p_y round to 1: (1 − p)^(γ−1) must give 0, not nan
+    Case("focal, certain rows", [(6, 3)], loss("focal", 1.0, 1.5), scale=60.0),
     Case("sgd 3 steps", [(7, 5)] * 4, sgd),
     Case("adam 3 steps", [(7, 5)] * 4, adam(0.01)),
     Case("adam 1 step", [(7,)] * 2, adam(0.0)),
@@ -296,6 +301,21 @@ CASES = [
 @pytest.mark.parametrize("case", [c.param() for c in CASES])
 def test_op(fast, case):
     check(fast, case)
+
+
+@pytest.mark.parametrize(
+    "labels,kind,alpha,gamma,message",
+    [
+        ([0, 3], "ce", 1.0, 2.0, "labels must lie in 0..2"),
+        ([0, -1], "focal", 1.0, 2.0, "labels must lie in 0..2"),
+        ([0, 1], "focal", [1.0, 2.0], 2.0, "alpha needs one weight per class"),
+        ([0, 1], "focal", 1.0, -1.0, "gamma >= 0"),
+    ],
+)
+def test_the_loss_refuses_what_the_reference_refuses(fast, labels, kind, alpha, gamma, message):
+    logits = fast.asarray(np.zeros((2, 3), dtype=np.float32))
+    with pytest.raises(NnsimError, match=message):
+        fast.classification_loss(logits, fast.asarray(np.array(labels)), kind, alpha, gamma)
 
 
 # ------------------------------------------------------------------------------------ whole steps

@@ -181,6 +181,76 @@ def gemm_nt(a: np.ndarray, b: np.ndarray, bias=None, bias_mode: int = _BIAS_NONE
     return c[0] if squeeze else c
 
 
+# The other form of the product, C = A·B with B's rows contiguous along C's columns, is what a
+# layer's weight gradient dW = dYᵀ·X is (A = dYᵀ, summed over the batch) and its input gradient
+# dX = dY·W. Each C row gets a sum of scaled B rows: long contiguous runs that vectorise without
+# transposing anything, and no horizontal sums at the end of a short dot product.
+_NN_COLS = 512  # columns of C per parallel task: four rows of C and of B stay in L1
+
+
+@njit(**_JIT)
+def _gemm_nn_block(a, b, c, i0, rows, j0, j1, trans_a):
+    """c[i0:i0+rows, j0:j1] = A[i0:i0+rows] · b[:, j0:j1], where A = a (M,K), or aᵀ for a (K,M).
+
+    Four rows of A and four rows of B at a time: sixteen A scalars stay in registers while j runs.
+    Every loop over j is over a slice from 0, so that LLVM knows the index is never negative
+    (no wraparound check) and vectorises it.
+    """
+    k_size = b.shape[0]
+    for i in range(i0, i0 + rows):
+        c[i, j0:j1] = 0.0
+    k = 0
+    while rows == 4 and k + 4 <= k_size:
+        if trans_a:
+            a00, a10, a20, a30 = a[k, i0], a[k, i0 + 1], a[k, i0 + 2], a[k, i0 + 3]
+            a01, a11, a21, a31 = a[k + 1, i0], a[k + 1, i0 + 1], a[k + 1, i0 + 2], a[k + 1, i0 + 3]
+            a02, a12, a22, a32 = a[k + 2, i0], a[k + 2, i0 + 1], a[k + 2, i0 + 2], a[k + 2, i0 + 3]
+            a03, a13, a23, a33 = a[k + 3, i0], a[k + 3, i0 + 1], a[k + 3, i0 + 2], a[k + 3, i0 + 3]
+        else:
+            a00, a01, a02, a03 = a[i0, k], a[i0, k + 1], a[i0, k + 2], a[i0, k + 3]
+            a10, a11, a12, a13 = a[i0 + 1, k], a[i0 + 1, k + 1], a[i0 + 1, k + 2], a[i0 + 1, k + 3]
+            a20, a21, a22, a23 = a[i0 + 2, k], a[i0 + 2, k + 1], a[i0 + 2, k + 2], a[i0 + 2, k + 3]
+            a30, a31, a32, a33 = a[i0 + 3, k], a[i0 + 3, k + 1], a[i0 + 3, k + 2], a[i0 + 3, k + 3]
+        b0, b1, b2, b3 = b[k, j0:j1], b[k + 1, j0:j1], b[k + 2, j0:j1], b[k + 3, j0:j1]
+        c0, c1, c2, c3 = c[i0, j0:j1], c[i0 + 1, j0:j1], c[i0 + 2, j0:j1], c[i0 + 3, j0:j1]
+        for j in range(c0.size):
+            x0, x1, x2, x3 = b0[j], b1[j], b2[j], b3[j]
+            c0[j] += a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
+            c1[j] += a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
+            c2[j] += a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
+            c3[j] += a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+        k += 4
+    # the edges: the last k < 4, or fewer than four rows — one row of C and one of B at a time
+    for kk in range(k, k_size):
+        bk = b[kk, j0:j1]
+        for i in range(i0, i0 + rows):
+            scale = a[kk, i] if trans_a else a[i, kk]
+            ci = c[i, j0:j1]
+            for j in range(ci.size):
+                ci[j] += scale * bk[j]
+
+
+@njit(parallel=True, **_JIT)
+def _gemm_nn(a, b, c, trans_a):
+    """c = a·b (or aᵀ·b when trans_a) for 2-D C-contiguous arrays; blocks of 4 rows × _NN_COLS columns in parallel."""
+    m_size, n_size = c.shape
+    row_blocks = (m_size + 3) // 4
+    col_blocks = (n_size + _NN_COLS - 1) // _NN_COLS
+    for task in prange(row_blocks * col_blocks):
+        i0 = (task // col_blocks) * 4
+        j0 = (task % col_blocks) * _NN_COLS
+        _gemm_nn_block(a, b, c, i0, min(4, m_size - i0), j0, min(n_size, j0 + _NN_COLS), trans_a)
+
+
+def gemm_nn(a: np.ndarray, b: np.ndarray, trans_a: bool = False) -> np.ndarray:
+    """A·B for 2-D float32 arrays (M,K)·(K,N), or Aᵀ·B for A given as (K,M) when trans_a."""
+    a = np.ascontiguousarray(a, dtype=F32)
+    b = np.ascontiguousarray(b, dtype=F32)
+    c = np.empty((a.shape[1] if trans_a else a.shape[0], b.shape[1]), dtype=F32)
+    _gemm_nn(a, b, c, trans_a)
+    return c
+
+
 _TILE = 32  # rows per parallel task in _transpose
 
 
@@ -682,6 +752,32 @@ def _relu_backward(z, dy, dz):
         dz[i] = dy[i] if z[i] > 0 else F32(0.0)
 
 
+# ----------------------------------------------------------------------------------- loss, input
+_loss_row = njit(**_JIT)(rowmath.loss_row)
+
+
+@njit(**_JIT)
+def _classification_loss(logits, labels, focal, alpha, gamma, dlogits, row_loss, row_correct):
+    """The batch's mean loss and count of right answers (dlogits filled in); −1 if a label is out of range."""
+    batch, classes = logits.shape
+    for n in range(batch):
+        if labels[n] < 0 or labels[n] >= classes:
+            return F32(0.0), -1
+        _loss_row(logits, labels, n, focal, alpha, gamma, dlogits, row_loss, row_correct)
+    return row_loss.sum() / batch, row_correct.sum()
+
+
+@njit(**_JIT)
+def _normalize(x, mean, std, out):
+    """(x − mean) / std per channel, for x and out (N, C, H·W)."""
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            shift, inv = mean[c], F32(1.0) / std[c]
+            row, dst = x[n, c], out[n, c]
+            for i in range(row.size):
+                dst[i] = (row[i] - shift) * inv
+
+
 # ----------------------------------------------------------------------------------- layer norm
 _layernorm_row = njit(**_JIT)(rowmath.layernorm_row)
 _layernorm_backward_row = njit(**_JIT)(rowmath.layernorm_backward_row)
@@ -864,6 +960,9 @@ def _keep_freed_memory() -> None:
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 
+NN_INPUT_GRAD_FROM = 256  # input features from which dX = dY·W is faster as sums of rows (nnsim bench)
+
+
 class CpuBackend(ReferenceBackend):
     """Numba kernels for the heavy ops; the light ones are inherited from the reference."""
 
@@ -896,7 +995,7 @@ class CpuBackend(ReferenceBackend):
         q = r(2, 2, 5, 4)
         y = r(2, 3, 6, 6)
         return [
-            ("matrix product", lambda: self.matmul(r(5, 6), r(6, 7))),
+            ("matrix product", lambda: (self.matmul(r(5, 6), r(6, 7)), gemm_nn(r(5, 6), r(6, 7)))),
             ("transpose", lambda: _t(r(5, 6))),
             ("convolution forward", lambda: self.conv2d_forward(x, w, b, 1, 1, relu=True)),
             ("convolution backward", lambda: self.conv2d_backward(x, w, r(2, 3, 6, 6), 1, 1, relu_output=y)),
@@ -911,6 +1010,14 @@ class CpuBackend(ReferenceBackend):
                     self.activation_backward("relu", x, x),
                     self.activation_backward("gelu", x, x),
                     self.activation_forward("gelu", x),
+                ),
+            ),
+            (
+                "loss and input",
+                lambda: (
+                    self.classification_loss(r(3, 4), np.array([0, 3, 1])),
+                    self.classification_loss(r(3, 4), np.array([0, 3, 1]), "focal", 0.5, 2.0),
+                    self.normalize(x, b[:2], b[:2] + 3),
                 ),
             ),
             ("layer norm", lambda: self.layernorm_backward(x, *self.layernorm_forward(x, b[:1] + 1, b[:1])[1:], b[:1])),
@@ -951,8 +1058,11 @@ class CpuBackend(ReferenceBackend):
     def linear_backward(self, x, weight, dy, has_bias=True, input_grad=True):
         x2 = x.reshape(-1, x.shape[-1])
         dy2 = np.ascontiguousarray(dy.reshape(-1, dy.shape[-1]))
-        dx = gemm_nt(dy2, _t(weight)).reshape(x.shape) if input_grad else None
-        dweight = gemm_nt(_t(dy2), _t(x2))
+        dx = None
+        if input_grad:  # wide inputs: sums of weight rows; narrow ones: dot products with Wᵀ's rows
+            dx = gemm_nn(dy2, weight) if x.shape[-1] >= NN_INPUT_GRAD_FROM else gemm_nt(dy2, _t(weight))
+            dx = dx.reshape(x.shape)
+        dweight = gemm_nn(dy2, x2, trans_a=True)
         dbias = dy2.sum(axis=0) if has_bias else None
         return dx, dweight, dbias
 
@@ -1105,6 +1215,36 @@ class CpuBackend(ReferenceBackend):
         n, tokens, dim = dy.shape
         out = np.empty((n, heads, tokens, dim // heads), dtype=F32)
         _unmerge_heads(np.ascontiguousarray(dy), heads, out)
+        return out
+
+    # loss, input ---------------------------------------------------------------
+    def classification_loss(self, logits, labels, kind="ce", alpha=1.0, gamma=2.0):
+        """(loss, dlogits, correct) in one pass over the rows: for a small batch the NumPy
+        version's dozen array operations cost more than the arithmetic."""
+        logits = np.ascontiguousarray(logits, dtype=F32)
+        labels = np.asarray(labels)
+        if logits.ndim != 2 or labels.shape != (logits.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
+            return super().classification_loss(logits, labels, kind, alpha, gamma)  # its clear errors
+        batch, classes = logits.shape
+        weights = np.atleast_1d(np.asarray(alpha, dtype=F32))
+        if weights.size > 1 and weights.shape != (classes,) or (weights < 0).any() or gamma < 0 or batch == 0:
+            return super().classification_loss(logits, labels, kind, alpha, gamma)
+        dlogits = np.empty_like(logits)
+        row_loss, row_correct = np.empty(batch, dtype=F32), np.empty(batch, dtype=np.int64)
+        labels = labels.astype(np.int64, copy=False)
+        focal = kind == "focal"
+        loss, correct = _classification_loss(logits, labels, focal, weights, F32(gamma), dlogits, row_loss, row_correct)
+        if correct < 0:
+            return super().classification_loss(logits, labels, kind, alpha, gamma)  # raises: label out of range
+        return float(loss), dlogits, int(correct)
+
+    def normalize(self, x, mean, std):
+        x = np.ascontiguousarray(x, dtype=F32)
+        if x.ndim != 4 or np.ndim(mean) != 1 or np.ndim(std) != 1 or len(mean) != x.shape[1] or len(std) != x.shape[1]:
+            return super().normalize(x, mean, std)
+        out = np.empty_like(x)
+        n, c = x.shape[:2]
+        _normalize(x.reshape(n, c, -1), np.asarray(mean, dtype=F32), np.asarray(std, dtype=F32), out.reshape(n, c, -1))
         return out
 
     # optimizers ----------------------------------------------------------------

@@ -144,6 +144,7 @@ def _add(a, b, out):
         out[i] = a[i] + b[i]
 
 
+_loss_row = cuda.jit(device=True)(rowmath.loss_row)
 _gelu_inner = cuda.jit(device=True)(rowmath.gelu_inner)
 _gelu_from_tanh = cuda.jit(device=True)(rowmath.gelu_from_tanh)
 _gelu_slope_from_tanh = cuda.jit(device=True)(rowmath.gelu_slope_from_tanh)
@@ -208,34 +209,10 @@ def _loss_rows(logits, labels, focal, alpha, gamma, dlogits, row_loss, row_corre
     batch, classes = logits.shape
     if n >= batch:
         return
-    top = logits[n, 0]
-    best = 0
-    for j in range(1, classes):
-        if logits[n, j] > top:
-            top = logits[n, j]
-            best = j
-    total = F32(0.0)
-    for j in range(classes):
-        total += math.exp(logits[n, j] - top)
-    log_total = math.log(total)
-    y = labels[n]
-    logpt = logits[n, y] - top - log_total
-    pt = math.exp(logpt)
-    weight = alpha[y] if alpha.size > 1 else alpha[0]
-    if focal:
-        one_minus = -math.expm1(logpt)
-        modulator = one_minus**gamma if one_minus > 0 else F32(0.0)
-        focusing = gamma * modulator * pt * logpt / one_minus if one_minus > 0 else F32(0.0)
-        row_loss[n] = -weight * modulator * logpt
-        g = weight * (focusing - modulator)
-    else:
-        row_loss[n] = -logpt
-        g = F32(-1.0)
-    for j in range(classes):
-        p = math.exp(logits[n, j] - top - log_total)
-        onehot = F32(1.0) if j == y else F32(0.0)
-        dlogits[n, j] = g * (onehot - p) / batch
-    row_correct[n] = 1 if best == y else 0
+    if labels[n] < 0 or labels[n] >= classes:
+        row_correct[n] = -batch - 1  # makes the count negative: the host says which labels are wrong
+        return
+    _loss_row(logits, labels, n, focal, alpha, gamma, dlogits, row_loss, row_correct)
 
 
 @cuda.jit
@@ -922,6 +899,8 @@ class CudaBackend:
         sums = cuda.device_array(2, dtype=F32)
         _sum_two[1, THREADS](row_loss, row_correct, sums)
         total, correct = sums.copy_to_host()
+        if correct < 0:
+            raise NnsimError(f"labels must lie in 0..{classes - 1}")
         return float(total) / batch, dlogits, int(round(float(correct)))
 
     # optimizers ----------------------------------------------------------------

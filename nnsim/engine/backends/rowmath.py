@@ -63,6 +63,46 @@ def adam_one(param, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, correcti
     param[i] -= lr * (m[i] / correction1) / (math.sqrt(v[i] / correction2) + eps)
 
 
+def loss_row(logits, labels, n, focal, alpha, gamma, dlogits, row_loss, row_correct):
+    """Row n of a classification loss: softmax, the loss (cross-entropy, or focal with α and γ),
+    its gradient / batch into dlogits[n], and whether the argmax is the label (1 or 0).
+
+    alpha holds one weight, or one per class. dL/dz_j = g · (onehot_j − p_j), with g = −1 for
+    cross-entropy and g = α (γ (1−p)^(γ−1) p log p − (1−p)^γ) for focal loss.
+    """
+    batch, classes = logits.shape
+    top = logits[n, 0]
+    best = 0
+    for j in range(1, classes):
+        if logits[n, j] > top:
+            top = logits[n, j]
+            best = j
+    total = F32(0.0)
+    for j in range(classes):  # dlogits[n] holds exp(z_j − max) until the gradient replaces it
+        e = math.exp(logits[n, j] - top)
+        dlogits[n, j] = e
+        total += e
+    inv_total = F32(1.0) / total
+    y = labels[n]
+    logpt = logits[n, y] - top - math.log(total)
+    pt = dlogits[n, y] * inv_total
+    weight = alpha[y] if alpha.size > 1 else alpha[0]
+    if focal:
+        one_minus = -math.expm1(logpt)  # 1 − p_y, accurate when p_y is close to 1
+        modulator = one_minus**gamma if one_minus > 0 else F32(0.0)
+        focusing = gamma * modulator * pt * logpt / one_minus if one_minus > 0 else F32(0.0)
+        row_loss[n] = -weight * modulator * logpt
+        g = weight * (focusing - modulator)
+    else:
+        row_loss[n] = -logpt
+        g = F32(-1.0)
+    g /= batch
+    for j in range(classes):
+        onehot = F32(1.0) if j == y else F32(0.0)
+        dlogits[n, j] = g * (onehot - dlogits[n, j] * inv_total)
+    row_correct[n] = 1 if best == y else 0
+
+
 def conv_output_size(size, kernel, stride, padding):
     """⌊(size + 2·padding − kernel) / stride⌋ + 1: how many places a kernel fits along one axis."""
     return (size + 2 * padding - kernel) // stride + 1
