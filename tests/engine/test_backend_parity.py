@@ -222,8 +222,15 @@ CONV = [  # (N, Ci, H, W, Co, k, stride, padding)
     (2, 2, 6, 5, 3, 3, 1, 1),
     (2, 2, 6, 5, 3, 3, 2, 0),
     (2, 2, 6, 5, 3, 3, 2, 2),
+    # one input channel, stride 1 (the cpu backend's direct routes) with kernels other than 3×3
+    (2, 1, 9, 8, 3, 5, 1, 2),
+    (2, 1, 6, 7, 2, 2, 1, 0),
 ]
-CONV_BLOCK = [CONV[i] for i in (0, 1, 2, 3)] + [(3, 16, 15, 13, 8, 3, 1, 1), (2, 1, 7, 6, 3, 3, 1, 1)]
+CONV_BLOCK = [CONV[i] for i in (0, 1, 2, 3)] + [
+    (3, 16, 15, 13, 8, 3, 1, 1),
+    (2, 1, 7, 6, 3, 3, 1, 1),
+    (2, 1, 9, 9, 3, 5, 1, 2),
+]
 
 # One line a case: Case(id, input shapes, function of (backend, *inputs)).
 CASES = [

@@ -362,12 +362,114 @@ def _conv_direct_sample(xp, w, wide):
         out = wide[co]
         out[:] = F32(0.0)
         for ci in range(c_in):
+            if kh == 3 and kw == 3:
+                s0 = flat[ci, 0:length]
+                s1 = flat[ci, 1 : 1 + length]
+                s2 = flat[ci, 2 : 2 + length]
+                s3 = flat[ci, width : width + length]
+                s4 = flat[ci, width + 1 : width + 1 + length]
+                s5 = flat[ci, width + 2 : width + 2 + length]
+                s6 = flat[ci, 2 * width : 2 * width + length]
+                s7 = flat[ci, 2 * width + 1 : 2 * width + 1 + length]
+                s8 = flat[ci, 2 * width + 2 : 2 * width + 2 + length]
+                a0, a1, a2 = w[co, ci, 0, 0], w[co, ci, 0, 1], w[co, ci, 0, 2]
+                b0, b1, b2 = w[co, ci, 1, 0], w[co, ci, 1, 1], w[co, ci, 1, 2]
+                c0, c1, c2 = w[co, ci, 2, 0], w[co, ci, 2, 1], w[co, ci, 2, 2]
+                for q in range(length):
+                    out[q] += (
+                        a0 * s0[q]
+                        + a1 * s1[q]
+                        + a2 * s2[q]
+                        + b0 * s3[q]
+                        + b1 * s4[q]
+                        + b2 * s5[q]
+                        + c0 * s6[q]
+                        + c1 * s7[q]
+                        + c2 * s8[q]
+                    )
+                continue
             for m in range(kh):
-                for k in range(kw):
-                    weight = w[co, ci, m, k]
-                    source = flat[ci, m * width + k : m * width + k + length]
+                k = 0
+                while k + 3 <= kw:  # three taps of a kernel row per pass over the output
+                    w0, w1, w2 = w[co, ci, m, k], w[co, ci, m, k + 1], w[co, ci, m, k + 2]
+                    start = m * width + k
+                    s0 = flat[ci, start : start + length]
+                    s1 = flat[ci, start + 1 : start + 1 + length]
+                    s2 = flat[ci, start + 2 : start + 2 + length]
+                    for q in range(length):
+                        out[q] += w0 * s0[q] + w1 * s1[q] + w2 * s2[q]
+                    k += 3
+                for tap in range(k, kw):
+                    weight = w[co, ci, m, tap]
+                    source = flat[ci, m * width + tap : m * width + tap + length]
                     for q in range(length):
                         out[q] += weight * source[q]
+
+
+@njit(**_JIT)
+def _conv_weight_grad_direct(flat, width, kh, kw, gn, h_out, w_out, gwide, dw, db, ready):
+    """dW += Σ_p g[co,p] · Xp[h+m, w+k] and db += Σ_p g[co,p] for one single-channel sample, stride 1.
+
+    The direct route's transpose: g is laid out in rows as wide as the padded image (the extra
+    columns 0), so each tap's sum is one dot product of two contiguous runs; all nine taps of a
+    3×3 kernel (and the bias) come from one pass. flat is Xp as (1, Hp·Wp); dW columns are (m, k).
+    """
+    c_out = gwide.shape[0]
+    length = gwide.shape[1]
+    for co in range(0 if ready else c_out):  # unless the caller wrote g there already
+        row = gwide[co]
+        row[:] = F32(0.0)
+        for h in range(h_out):
+            row[h * width : h * width + w_out] = gn[co, h * w_out : (h + 1) * w_out]
+    for co in range(c_out):
+        g = gwide[co]
+        if kh == 3 and kw == 3:
+            s0, s1, s2 = flat[0, 0:length], flat[0, 1 : 1 + length], flat[0, 2 : 2 + length]
+            s3, s4, s5 = (
+                flat[0, width : width + length],
+                flat[0, width + 1 : width + 1 + length],
+                flat[0, width + 2 : width + 2 + length],
+            )
+            s6, s7, s8 = (
+                flat[0, 2 * width : 2 * width + length],
+                flat[0, 2 * width + 1 : 2 * width + 1 + length],
+                flat[0, 2 * width + 2 : 2 * width + 2 + length],
+            )
+            t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = t8 = total = F32(0.0)
+            for q in range(length):
+                gq = g[q]
+                total += gq
+                t0 += gq * s0[q]
+                t1 += gq * s1[q]
+                t2 += gq * s2[q]
+                t3 += gq * s3[q]
+                t4 += gq * s4[q]
+                t5 += gq * s5[q]
+                t6 += gq * s6[q]
+                t7 += gq * s7[q]
+                t8 += gq * s8[q]
+            dw[co, 0] += t0
+            dw[co, 1] += t1
+            dw[co, 2] += t2
+            dw[co, 3] += t3
+            dw[co, 4] += t4
+            dw[co, 5] += t5
+            dw[co, 6] += t6
+            dw[co, 7] += t7
+            dw[co, 8] += t8
+            db[co] += total
+            continue
+        total = F32(0.0)
+        for q in range(length):
+            total += g[q]
+        db[co] += total
+        for m in range(kh):
+            for k in range(kw):
+                source = flat[0, m * width + k : m * width + k + length]
+                total = F32(0.0)
+                for q in range(length):
+                    total += g[q] * source[q]
+                dw[co, m * kw + k] += total
 
 
 @njit(**_JIT)
@@ -397,7 +499,7 @@ def _conv_sample(xn, w, w_hwc, stride, padding, direct, xp, cols, wide, out, ext
 
 
 @njit(**_JIT)
-def _conv_backward_sample(xn, gn, w, plan, db, dw, dxn, xph, cols, cols_t, xp2, cols2, wide2, g_t, dcols):
+def _conv_backward_sample(xn, gn, w, plan, db, dw, dxn, xph, cols, cols_t, xp2, cols2, wide2, g_t, dcols, gwide, ready):
     """One sample's share of the gradients, from gn = dL/d(conv output) as (Co, Ho·Wo).
 
     db += Σ_p g;  dW[co, (m,k,ci)] += Σ_p g[co,p] · cols[p,(m,k,ci)];  and dxn (Ci, H, W) when asked:
@@ -406,22 +508,25 @@ def _conv_backward_sample(xn, gn, w, plan, db, dw, dxn, xph, cols, cols_t, xp2, 
     flipped-route direct?, dx mode); w holds the flipped kernel (Ci,Co,kh,kw) and its hwc form, or
     the plain kernel's transpose for mode 2.
     """
-    stride, padding, flip_direct, dx_mode = plan[0], plan[1], plan[2] == 1, plan[3]
+    stride, padding, flip_direct, dx_mode = plan[0], plan[1], plan[2] == 1, plan[3]  # plan[4]: direct dW
     c_out = gn.shape[0]
     kh, kw = w[0].shape[2], w[0].shape[3]
     h_out = _conv_output_size(xn.shape[1], kh, stride, padding)
     w_out = _conv_output_size(xn.shape[2], kw, stride, padding)
     plane = h_out * w_out
-    for co in range(c_out):
-        total = F32(0.0)
-        for p in range(plane):
-            total += gn[co, p]
-        db[co] += total
     _pad_sample_hwc(xn, padding, xph)
-    _im2col_hwc(xph, kh, kw, stride, h_out, w_out, cols)
-    _transpose2d(cols, cols_t)
-    for i0 in range(0, c_out, 4):
-        _gemm_rows(gn, cols_t, dw, i0, min(4, c_out - i0), True)
+    if plan[4] == 1:  # one input channel, stride 1: the direct route (xph is then plain (1, Hp·Wp))
+        _conv_weight_grad_direct(xph.reshape(1, xph.size), xph.shape[1], kh, kw, gn, h_out, w_out, gwide, dw, db, ready)
+    else:
+        for co in range(c_out):
+            total = F32(0.0)
+            for p in range(plane):
+                total += gn[co, p]
+            db[co] += total
+        _im2col_hwc(xph, kh, kw, stride, h_out, w_out, cols)
+        _transpose2d(cols, cols_t)
+        for i0 in range(0, c_out, 4):
+            _gemm_rows(gn, cols_t, dw, i0, min(4, c_out - i0), True)
     c_in = xn.shape[0]
     if dx_mode == 1:
         g3 = gn.reshape(c_out, h_out, w_out)
@@ -470,35 +575,39 @@ def _pool_bias_relu_sample(flat, row_stride, size, bias, pooled, argmax):
     """pooled = ReLU(max over each window + b) from raw conv sums in flat (C, rows·row_stride).
 
     max(ReLU(v + b)) = ReLU(max(v) + b), since both steps keep order: bias and ReLU are applied
-    once per window instead of once per pixel. The 2×2 case is written without branches, so that
-    it vectorises; ties keep the first maximum, as the reference does.
+    once per window instead of once per pixel. The 2×2 case is written without branches, which
+    random data would mispredict half the time; ties keep the first maximum, as the reference does.
     """
     channels, h_out, w_out = pooled.shape
     for c in range(channels):
+        bias_c = bias[c]
         for h in range(h_out):
             top = h * size * row_stride
+            out, where = pooled[c, h], argmax[c, h]
+            if size == 2:  # rows as 0-based slices: no index can be negative, so the loop vectorises
+                r0 = flat[c, top : top + 2 * w_out]
+                r1 = flat[c, top + row_stride : top + row_stride + 2 * w_out]
+                for w in range(w_out):  # max of pairs, then of the pair maxima; ties keep the first
+                    v0, v1, v2, v3 = r0[2 * w], r0[2 * w + 1], r1[2 * w], r1[2 * w + 1]
+                    top01, top23 = max(v0, v1), max(v2, v3)
+                    index01, index23 = np.int64(v1 > v0), 2 + np.int64(v3 > v2)
+                    lower = np.int64(top23 > top01)
+                    best = max(top01, top23) + bias_c
+                    best_index = index01 + (index23 - index01) * lower
+                    out[w] = max(best, F32(0.0))
+                    where[w] = best_index
+                continue
             for w in range(w_out):
                 base = top + w * size
-                if size == 2:
-                    v0, v1 = flat[c, base], flat[c, base + 1]
-                    v2, v3 = flat[c, base + row_stride], flat[c, base + row_stride + 1]
-                    best, best_index = v0, 0
-                    take = v1 > best
-                    best, best_index = (v1 if take else best), (1 if take else best_index)
-                    take = v2 > best
-                    best, best_index = (v2 if take else best), (2 if take else best_index)
-                    take = v3 > best
-                    best, best_index = (v3 if take else best), (3 if take else best_index)
-                else:
-                    best, best_index = flat[c, base], 0
-                    for m in range(size):
-                        for k in range(size):
-                            value = flat[c, base + m * row_stride + k]
-                            if value > best:
-                                best, best_index = value, m * size + k
-                best += bias[c]
-                pooled[c, h, w] = best if best > 0 else F32(0.0)
-                argmax[c, h, w] = best_index
+                best, best_index = flat[c, base], 0
+                for m in range(size):
+                    for k in range(size):
+                        value = flat[c, base + m * row_stride + k]
+                        if value > best:
+                            best, best_index = value, m * size + k
+                best += bias_c
+                out[w] = best if best > 0 else F32(0.0)
+                where[w] = best_index
 
 
 @njit(**_JIT)
@@ -509,19 +618,42 @@ def _unpool_sample(dpooled, argmax, size, pooled, masked, dy):
     Each window is written whole, so dy needs no clearing first (only rows and columns past the
     last full window, which pooling dropped).
     """
-    channels, h_out, w_out = dpooled.shape
-    if dy.shape[1] != h_out * size or dy.shape[2] != w_out * size:
+    channels, height, width = dy.shape
+    if height != dpooled.shape[1] * size or width != dpooled.shape[2] * size:
         dy[:] = F32(0.0)
+    _unpool_rows(dpooled, argmax, size, pooled, masked, dy.reshape(channels, height * width), width)
+
+
+@njit(**_JIT)
+def _unpool_rows(dpooled, argmax, size, pooled, masked, flat, row_stride):
+    """Windows of the max-pool gradient into flat (C, rows·row_stride): row h·size+m, column w·size+k.
+
+    The 2×2 case writes two output rows per pooled row from 0-based slices, with 0/1 factors
+    instead of branches (which random gradients would mispredict half the time).
+    """
+    channels, h_out, w_out = dpooled.shape
     for c in range(channels):
         for h in range(h_out):
+            top = h * size * row_stride
+            values, where, kept = dpooled[c, h], argmax[c, h], pooled[c, h]
+            if size == 2:
+                r0 = flat[c, top : top + 2 * w_out]
+                r1 = flat[c, top + row_stride : top + row_stride + 2 * w_out]
+                for w in range(w_out):  # masks as numbers: branches here would be mispredicted half the time
+                    value = values[w] * F32(kept[w] > 0) if masked else values[w]
+                    index = where[w]
+                    r0[2 * w] = value * F32(index == 0)
+                    r0[2 * w + 1] = value * F32(index == 1)
+                    r1[2 * w] = value * F32(index == 2)
+                    r1[2 * w + 1] = value * F32(index == 3)
+                continue
             for w in range(w_out):
-                value = dpooled[c, h, w]
-                if masked and pooled[c, h, w] <= 0:
+                value = values[w]
+                if masked and kept[w] <= 0:
                     value = F32(0.0)
-                index = argmax[c, h, w]
                 for m in range(size):
                     for k in range(size):
-                        dy[c, h * size + m, w * size + k] = value if m * size + k == index else F32(0.0)
+                        flat[c, top + m * row_stride + w * size + k] = value if m * size + k == where[w] else F32(0.0)
 
 
 @njit(parallel=True, **_JIT)
@@ -578,6 +710,7 @@ def _conv_backward(
     wide2,
     g_t,
     dcols,
+    gwide,
 ):
     """All samples' gradients; dW and db summed per chunk.
 
@@ -589,8 +722,13 @@ def _conv_backward(
     for chunk in prange(chunks):
         dw_parts[chunk] = F32(0.0)
         db_parts[chunk] = F32(0.0)
+        gwide[chunk] = F32(0.0)  # the columns past each row's end stay 0: unpooling never writes them
         for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
-            if unpool:
+            if unpool and plan[4] == 1 and plan[3] == 0:  # straight into the direct route's wide rows
+                gw = gwide[chunk]
+                _unpool_rows(g[n], argmax[n], size, pooled[n], True, gw, xph.shape[2])
+                gn3 = gbuf[chunk]  # (not read on this route)
+            elif unpool:
                 _unpool_sample(g[n], argmax[n], size, pooled[n], True, gbuf[chunk])
                 gn3 = gbuf[chunk]
             else:
@@ -612,6 +750,8 @@ def _conv_backward(
                 wide2[chunk],
                 g_t[chunk],
                 dcols[chunk],
+                gwide[chunk],
+                unpool and plan[4] == 1 and plan[3] == 0,
             )
 
 
@@ -678,6 +818,9 @@ def _backward_setup(x_shape, w, stride, padding, input_grad):
     g_t = np.empty((chunks, plane, c_out) if mode == 2 else (chunks, 1, 1), dtype=F32)
     dcols = np.empty((chunks, plane, k_size) if mode == 2 else (chunks, 1, 1), dtype=F32)
     parts = (np.empty((chunks, c_out, k_size), dtype=F32), np.empty((chunks, c_out), dtype=F32))
+    direct_dw = c_in == 1 and stride == 1
+    wp = width + 2 * padding
+    gwide = np.empty((chunks, c_out, (h_out - 1) * wp + w_out) if direct_dw else (chunks, 1, 1), dtype=F32)
     dx = np.empty(x_shape if input_grad else (1, c_in, height, width), dtype=F32)
     scratch = (
         np.empty((chunks, height + 2 * padding, width + 2 * padding, c_in), dtype=F32),
@@ -688,8 +831,9 @@ def _backward_setup(x_shape, w, stride, padding, input_grad):
         wide2,
         g_t,
         dcols,
+        gwide,
     )
-    return (stride, padding, int(flip_direct), mode), weights, parts, dx, scratch
+    return (stride, padding, int(flip_direct), mode, int(direct_dw)), weights, parts, dx, scratch
 
 
 def _gradients(parts, w, dx, input_grad):
