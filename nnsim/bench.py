@@ -135,6 +135,18 @@ def kernel_cases(be, ref, rng):
     cases.append(
         ("matmul 64×784×128", "64×784×128", flop, lambda a=x_be, b=w_be: be.matmul(a, b), lambda a=x, b=w: a @ b)
     )
+    # its weight gradient, dW = dYᵀ·X summed over the batch (the cpu backend's gemm_nn)
+    weight, dy = r(128, 784), r(64, 128)
+    args, args_be = (x, weight, dy), tuple(be.asarray(v) for v in (x, weight, dy))
+    cases.append(
+        (
+            "linear backward (dW, db)",
+            "64×784→128",
+            flop,
+            lambda a=args_be: be.linear_backward(*a, input_grad=False),
+            lambda a=args: ref.linear_backward(*a, input_grad=False),
+        )
+    )
     for n in (128, 256, 512, 1024):
         a, b = r(n, n), r(n, n)
         a_be, b_be = be.asarray(a), be.asarray(b)

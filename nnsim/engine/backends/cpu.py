@@ -722,17 +722,18 @@ def _conv_backward(
     for chunk in prange(chunks):
         dw_parts[chunk] = F32(0.0)
         db_parts[chunk] = F32(0.0)
-        gwide[chunk] = F32(0.0)  # the columns past each row's end stay 0: unpooling never writes them
+        # Unpooled gradients go straight into the direct weight-gradient route's wide rows when
+        # nothing else needs them, else into gbuf. What no window covers is zeroed once here:
+        # the columns past each wide row's end, or the rows and columns that pooling dropped.
+        wide_rows = unpool and plan[4] == 1 and plan[3] == 0
+        gb = gbuf[chunk % gbuf.shape[0]]  # (a placeholder of one when not unpooling)
+        target = gwide[chunk] if wide_rows else gb.reshape(gb.shape[0], gb.shape[1] * gb.shape[2])
+        if unpool:
+            target[:] = F32(0.0)
         for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
-            if unpool and plan[4] == 1 and plan[3] == 0:  # straight into the direct route's wide rows
-                gw = gwide[chunk]
-                _unpool_rows(g[n], argmax[n], size, pooled[n], True, gw, xph.shape[2])
-                gn3 = gbuf[chunk]  # (not read on this route)
-            elif unpool:
-                _unpool_sample(g[n], argmax[n], size, pooled[n], True, gbuf[chunk])
-                gn3 = gbuf[chunk]
-            else:
-                gn3 = g[n]
+            gn3 = gb if unpool else g[n]
+            if unpool:
+                _unpool_rows(g[n], argmax[n], size, pooled[n], True, target, xph.shape[2] if wide_rows else gb.shape[2])
             gn = gn3.reshape(gn3.shape[0], gn3.shape[1] * gn3.shape[2])
             _conv_backward_sample(
                 x[n],
@@ -751,7 +752,7 @@ def _conv_backward(
                 g_t[chunk],
                 dcols[chunk],
                 gwide[chunk],
-                unpool and plan[4] == 1 and plan[3] == 0,
+                wide_rows,
             )
 
 
