@@ -244,6 +244,8 @@ CASES = [
     # wide inputs: the gradients as sums of rows (cpu), with two column blocks and ragged edges
     Case("linear wide 13x600->9", [(13, 600), (9, 600), (9,), (13, 9)], linear),
     Case("linear wide 2x32x520->16", [(2, 32, 520), (16, 520), (16,), (2, 32, 16)], linear),
+    # many rows, few inputs: the weight gradient by transposes and long dot products (cpu)
+    Case("linear tall 3x200x9->6", [(3, 200, 9), (6, 9), (6,), (3, 200, 6)], linear),
     *[Case(f"conv {c} relu={relu}", conv_shapes(*c), conv(relu, c[6], c[7])) for c in CONV for relu in (False, True)],
     Case("conv positional", conv_shapes(2, 3, 8, 8, 4, 3, 2, 1), conv_positional),
     *[Case(f"conv block {c}", conv_shapes(*c, pool=2), conv_block(c[6], c[7])) for c in CONV_BLOCK],
