@@ -26,6 +26,10 @@ def test_warm_up_reports_every_kernel(cpu):
     cpu.warm_up(lambda name, done, total: seen.append((name, done, total)))
     assert seen[0][1] == 0 and seen[-1] == ("ready", seen[-1][2], seen[-1][2])
     assert {"matrix product", "conv block", "attention"} <= {name for name, _, _ in seen}
+    assert not set(cpu.LAZY_KERNELS) & {name for name, _, _ in seen}  # no model uses them: compiled on first use
+    seen.clear()
+    cpu.warm_up(lambda name, done, total: seen.append((name, done, total)), everything=True)
+    assert set(cpu.LAZY_KERNELS) <= {name for name, _, _ in seen}
 
 
 def _main_thread_rate(work) -> float:

@@ -1159,13 +1159,18 @@ class CpuBackend(ReferenceBackend):
     def __init__(self):
         _keep_freed_memory()
 
-    def warm_up(self, report=None) -> None:
-        """Compile every kernel (or load it from Numba's cache) by running it once on tiny arrays.
+    # Kernels no built-in model uses (a plain convolution, a separate max-pool: the models use
+    # the fused conv block); they compile on first use instead, unless everything is asked for.
+    LAZY_KERNELS = ("convolution forward", "convolution backward", "max-pool")
+
+    def warm_up(self, report=None, everything: bool = False) -> None:
+        """Compile the kernels the models use (or load them from Numba's cache) by running each
+        once on tiny arrays; with `everything`, LAZY_KERNELS too.
 
         report(name, done, total) is called before each kernel, for a progress display: the first
-        run on a machine compiles for a minute or so, later runs load in well under a second.
+        run on a machine compiles for half a minute or so, later runs load in well under a second.
         """
-        steps = self._warm_up_steps()
+        steps = [step for step in self._warm_up_steps() if everything or step[0] not in self.LAZY_KERNELS]
         for done, (name, run) in enumerate(steps):
             if report:
                 report(name, done, len(steps))
