@@ -191,15 +191,15 @@ _NN_COLS = 512  # columns of C per parallel task: four rows of C and of B stay i
 
 
 @njit(**_JIT)
-def _gemm_nn_block(a, b, c, i0, rows, j0, j1, trans_a, accumulate):
-    """c[i0:i0+rows, j0:j1] (+)= A[i0:i0+rows] · b[:, j0:j1], where A = a (M,K), or aᵀ for a (K,M).
+def _gemm_nn_block(a, b, c, i0, rows, j0, j1, trans_a):
+    """c[i0:i0+rows, j0:j1] = A[i0:i0+rows] · b[:, j0:j1], where A = a (M,K), or aᵀ for a (K,M).
 
     Four rows of A and four rows of B at a time: sixteen A scalars stay in registers while j runs.
     Every loop over j is over a slice from 0, so that LLVM knows the index is never negative
     (no wraparound check) and vectorises it.
     """
     k_size = b.shape[0]
-    for i in range(i0, i0 + rows if not accumulate else i0):
+    for i in range(i0, i0 + rows):
         c[i, j0:j1] = 0.0
     k = 0
     while rows == 4 and k + 4 <= k_size:
@@ -241,7 +241,7 @@ def _gemm_nn(a, b, c, trans_a):
     for task in prange(row_blocks * col_blocks):
         i0 = (task // col_blocks) * 4
         j0 = (task % col_blocks) * _NN_COLS
-        _gemm_nn_block(a, b, c, i0, min(4, m_size - i0), j0, min(n_size, j0 + _NN_COLS), trans_a, False)
+        _gemm_nn_block(a, b, c, i0, min(4, m_size - i0), j0, min(n_size, j0 + _NN_COLS), trans_a)
 
 
 def gemm_nn(a: np.ndarray, b: np.ndarray, trans_a: bool = False) -> np.ndarray:
@@ -261,6 +261,15 @@ def _transpose_rows(src, dst, r0, r1):
     """dst[:, r0:r1] = src[r0:r1]ᵀ for 2-D arrays: writes run along dst's rows."""
     for c in range(src.shape[1]):
         for r in range(r0, r1):
+            dst[c, r] = src[r, c]
+
+
+@njit(**_JIT)
+def _transpose2d(src, dst):
+    """dst = srcᵀ. Loop bounds taken from the shapes let LLVM vectorise: 3× faster than the
+    same loop with bounds passed in, and than 32×32 tiles, at the few-hundred-row sizes here."""
+    for c in range(src.shape[1]):
+        for r in range(src.shape[0]):
             dst[c, r] = src[r, c]
 
 
@@ -492,7 +501,7 @@ def _conv_sample(xn, w, w_hwc, stride, padding, direct, xp, cols, wide, out, ext
 
 
 @njit(**_JIT)
-def _conv_backward_sample(xn, gn, w, plan, db, dw, dxn, xph, cols, xp2, cols2, wide2, g_t, dcols, gwide, ready):
+def _conv_backward_sample(xn, gn, w, plan, db, dw, dxn, xph, cols, cols_t, xp2, cols2, wide2, g_t, dcols, gwide, ready):
     """One sample's share of the gradients, from gn = dL/d(conv output) as (Co, Ho·Wo).
 
     db += Σ_p g;  dW[co, (m,k,ci)] += Σ_p g[co,p] · cols[p,(m,k,ci)];  and dxn (Ci, H, W) when asked:
@@ -517,8 +526,9 @@ def _conv_backward_sample(xn, gn, w, plan, db, dw, dxn, xph, cols, xp2, cols2, w
                 total += gn[co, p]
             db[co] += total
         _im2col_hwc(xph, kh, kw, stride, h_out, w_out, cols)
-        for i0 in range(0, c_out, 4):  # dW += g · cols: sums of cols' rows, no transpose
-            _gemm_nn_block(gn, cols, dw, i0, min(4, c_out - i0), 0, cols.shape[1], False, True)
+        _transpose2d(cols, cols_t)
+        for i0 in range(0, c_out, 4):
+            _gemm_rows(gn, cols_t, dw, i0, min(4, c_out - i0), True)
     c_in = xn.shape[0]
     if dx_mode == 1:
         g3 = gn.reshape(c_out, h_out, w_out)
@@ -696,6 +706,7 @@ def _conv_backward(
     gbuf,
     xph,
     cols,
+    cols_t,
     xp2,
     cols2,
     wide2,
@@ -736,6 +747,7 @@ def _conv_backward(
                 dx[min(n, dx.shape[0] - 1)],
                 xph[chunk],
                 cols[chunk],
+                cols_t[chunk],
                 xp2[chunk],
                 cols2[chunk],
                 wide2[chunk],
@@ -816,6 +828,7 @@ def _backward_setup(x_shape, w, stride, padding, input_grad):
     scratch = (
         np.empty((chunks, height + 2 * padding, width + 2 * padding, c_in), dtype=F32),
         np.empty((chunks, plane, k_size), dtype=F32),
+        np.empty((chunks, k_size, plane), dtype=F32),
         xp2,
         cols2,
         wide2,
