@@ -871,14 +871,14 @@ def _maxpool_backward(dy, argmax, size, dx):
 
 
 # ----------------------------------------------------------------------------------- elementwise
-_gelu_from_tanh_one = njit(**_JIT)(rowmath.gelu_from_tanh)
-_gelu_slope_from_tanh_one = njit(**_JIT)(rowmath.gelu_slope_from_tanh)
+_gelu_from_tanh_one = njit(inline="always", **_JIT)(rowmath.gelu_from_tanh)
+_gelu_slope_from_tanh_one = njit(inline="always", **_JIT)(rowmath.gelu_slope_from_tanh)
 
 
-_gelu_inner_one = njit(**_JIT)(rowmath.gelu_inner)
+_gelu_inner_one = njit(inline="always", **_JIT)(rowmath.gelu_inner)
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _tanh(x):
     """tanh(x) in float32 by a rational function (Eigen's fast tanh, |error| < 3e-7): plain
     arithmetic, so that loops calling it vectorise, where a call to libm's tanh would not."""
@@ -931,7 +931,7 @@ def _relu_backward(z, dy, dz):
 
 
 # ----------------------------------------------------------------------------------- loss, input
-_loss_row = njit(**_JIT)(rowmath.loss_row)
+_loss_row = njit(inline="always", **_JIT)(rowmath.loss_row)
 
 
 @njit(**_JIT)
@@ -957,11 +957,11 @@ def _normalize(x, mean, std, out):
 
 
 # ----------------------------------------------------------------------------------- layer norm
-_layernorm_row = njit(**_JIT)(rowmath.layernorm_row)
-_layernorm_backward_row = njit(**_JIT)(rowmath.layernorm_backward_row)
+_layernorm_row = njit(inline="always", **_JIT)(rowmath.layernorm_row)
+_layernorm_backward_row = njit(inline="always", **_JIT)(rowmath.layernorm_backward_row)
 _sgd_one = njit(**_JIT)(rowmath.sgd_one)
 _adam_one = njit(**_JIT)(rowmath.adam_one)
-_attention_probs_row = njit(**_JIT)(rowmath.attention_probs_row)
+_attention_probs_row = njit(inline="always", **_JIT)(rowmath.attention_probs_row)
 
 
 @njit(parallel=True, **_JIT)
@@ -994,38 +994,54 @@ def _attention_forward(q, k, v, scale, out, probs):
                     out[n, h, i, e] += p * v[n, h, j, e]
 
 
+@njit(inline="always", **_JIT)
+def _dot(x, y):
+    """x · y for two 1-D runs of the same length."""
+    total = F32(0.0)
+    for e in range(x.size):
+        total += x[e] * y[e]
+    return total
+
+
+@njit(inline="always", **_JIT)
+def _add_scaled_pair(a, x, b, y, dst_a, dst_b):
+    """dst_a += a·x and dst_b += b·y, over 0-based runs."""
+    for e in range(dst_a.size):
+        dst_a[e] += a * x[e]
+        dst_b[e] += b * y[e]
+
+
 @njit(parallel=True, **_JIT)
 def _attention_backward(q, k, v, probs, dout, scale, dq, dk, dv):
-    n_size, heads, tokens, d = q.shape
+    """Per (sample, head), on its 2-D (T, d) planes: dP_ij = dout_i · v_j and
+    dS_ij = P_ij (dP_ij − Σ_j dP_ij P_ij); dV += Pᵀ dout, dQ = dS K · scale, dK += dSᵀ Q · scale."""
+    n_size, heads, tokens, _ = q.shape
     for task in prange(n_size * heads):
         n = task // heads
         h = task % heads
-        dp = np.empty(tokens, dtype=np.float32)
-        for j in range(tokens):
-            for e in range(d):
-                dv[n, h, j, e] = F32(0.0)
-                dk[n, h, j, e] = F32(0.0)
+        qh, kh, vh, ph, doh = q[n, h], k[n, h], v[n, h], probs[n, h], dout[n, h]
+        dqh, dkh, dvh = dq[n, h], dk[n, h], dv[n, h]
+        dp = np.empty(tokens, dtype=F32)
+        dvh[:] = F32(0.0)
+        dkh[:] = F32(0.0)
         for i in range(tokens):
-            for e in range(d):
-                dq[n, h, i, e] = F32(0.0)
-            # dP_ij = dout_i · v_j ; dS_ij = P_ij (dP_ij − Σ_j dP_ij P_ij)
+            doi, pi, qi, dqi = doh[i], ph[i], qh[i], dqh[i]
+            dqi[:] = F32(0.0)
             weighted = F32(0.0)
             for j in range(tokens):
-                s = F32(0.0)
-                for e in range(d):
-                    s += dout[n, h, i, e] * v[n, h, j, e]
+                s = _dot(doi, vh[j])
                 dp[j] = s
-                weighted += s * probs[n, h, i, j]
+                weighted += s * pi[j]
             for j in range(tokens):
-                p = probs[n, h, i, j]
+                p = pi[j]
                 ds = p * (dp[j] - weighted) * scale
-                for e in range(d):
-                    dv[n, h, j, e] += p * dout[n, h, i, e]
-                    dq[n, h, i, e] += ds * k[n, h, j, e]
-                    dk[n, h, j, e] += ds * q[n, h, i, e]
+                _add_scaled_pair(p, doi, ds, qi, dvh[j], dkh[j])
+                kj = kh[j]
+                for e in range(dqi.size):
+                    dqi[e] += ds * kj[e]
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _copy_run(src, dst):
     """dst[:] = src for two 1-D runs of the same length (0-based, so that the copy vectorises)."""
     for i in range(dst.size):
