@@ -924,10 +924,24 @@ def _gelu_backward(z, dy, dz):
             dzc[i] = dyc[i] * _gelu_slope_from_tanh_one(zc[i], _tanh(_gelu_inner_one(zc[i])))
 
 
+@njit(inline="always", **_JIT)
+def _relu_backward_run(z, dy, dz):
+    for i in range(dz.size):
+        dz[i] = dy[i] if z[i] > 0 else F32(0.0)
+
+
 @njit(parallel=True, **_JIT)
 def _relu_backward(z, dy, dz):
-    for i in prange(z.size):
-        dz[i] = dy[i] if z[i] > 0 else F32(0.0)
+    """dz = dy where z > 0, else 0; in one thread below ELEMENTWISE_CHUNK numbers (starting
+    threads would cost more than the work), else chunk by chunk in parallel."""
+    if z.size <= ELEMENTWISE_CHUNK:
+        _relu_backward_run(z, dy, dz)
+        return
+    chunks = (z.size + ELEMENTWISE_CHUNK - 1) // ELEMENTWISE_CHUNK
+    for chunk in prange(chunks):
+        start = chunk * ELEMENTWISE_CHUNK
+        stop = min(z.size, start + ELEMENTWISE_CHUNK)
+        _relu_backward_run(z[start:stop], dy[start:stop], dz[start:stop])
 
 
 # ----------------------------------------------------------------------------------- loss, input
