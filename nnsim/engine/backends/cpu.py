@@ -307,6 +307,13 @@ DIRECT_BELOW = 32  # Ci·kh·kw under which the direct kernel wins (measured by 
 _conv_output_size = njit(**_JIT)(rowmath.conv_output_size)
 
 
+@njit(inline="always", **_JIT)
+def _copy_run(src, dst):
+    """dst[:] = src for two 1-D runs of the same length (0-based, so that the copy vectorises)."""
+    for i in range(dst.size):
+        dst[i] = src[i]
+
+
 @njit(**_JIT)
 def _pad_sample(x, padding, xp):
     """xp = x with a border of `padding` zeros; x (C, H, W), xp (C, H+2p, W+2p)."""
@@ -322,11 +329,21 @@ def _pad_sample(x, padding, xp):
 def _pad_sample_hwc(x, padding, xph):
     """xph = x with a border of `padding` zeros, channels last: x (C, H, W), xph (H+2p, W+2p, C)."""
     channels, height, width = x.shape
-    xph[:] = F32(0.0)
-    for c in range(channels):
+    if padding > 0:  # only the border needs zeros: the inside is written below
+        xph[:padding] = F32(0.0)
+        xph[height + padding :] = F32(0.0)
+        xph[:, :padding] = F32(0.0)
+        xph[:, width + padding :] = F32(0.0)
+    if channels == 1:  # one channel: whole rows are contiguous on both sides
+        plane = xph.reshape(xph.shape[0], xph.shape[1])
         for h in range(height):
-            for w in range(width):
-                xph[h + padding, w + padding, c] = x[c, h, w]
+            _copy_run(x[0, h], plane[h + padding, padding : padding + width])
+        return
+    for h in range(height):  # each output run (one pixel's channels) written contiguously
+        for w in range(width):
+            pixel = xph[h + padding, w + padding]
+            for c in range(channels):
+                pixel[c] = x[c, h, w]
 
 
 @njit(**_JIT)
@@ -1053,13 +1070,6 @@ def _attention_backward(q, k, v, probs, dout, scale, dq, dk, dv):
                 kj = kh[j]
                 for e in range(dqi.size):
                     dqi[e] += ds * kj[e]
-
-
-@njit(inline="always", **_JIT)
-def _copy_run(src, dst):
-    """dst[:] = src for two 1-D runs of the same length (0-based, so that the copy vectorises)."""
-    for i in range(dst.size):
-        dst[i] = src[i]
 
 
 @njit(parallel=True, **_JIT)
