@@ -318,11 +318,14 @@ def _copy_run(src, dst):
 def _pad_sample(x, padding, xp):
     """xp = x with a border of `padding` zeros; x (C, H, W), xp (C, H+2p, W+2p)."""
     channels, height, width = x.shape
-    xp[:] = F32(0.0)
+    if padding > 0:  # only the border needs zeros: the inside is written below
+        xp[:, :padding] = F32(0.0)
+        xp[:, height + padding :] = F32(0.0)
+        xp[:, :, :padding] = F32(0.0)
+        xp[:, :, width + padding :] = F32(0.0)
     for c in range(channels):
         for h in range(height):
-            for w in range(width):
-                xp[c, h + padding, w + padding] = x[c, h, w]
+            _copy_run(x[c, h], xp[c, h + padding, padding : padding + width])
 
 
 @njit(**_JIT)
