@@ -314,6 +314,23 @@ def _copy_run(src, dst):
         dst[i] = src[i]
 
 
+@njit(inline="always", **_JIT)
+def _nine_taps(row, width, length):
+    """The nine runs of `length` numbers under a 3×3 kernel's taps in a flattened padded image
+    `width` wide: tap (m, k) starts at m·width + k."""
+    return (
+        row[0:length],
+        row[1 : 1 + length],
+        row[2 : 2 + length],
+        row[width : width + length],
+        row[width + 1 : width + 1 + length],
+        row[width + 2 : width + 2 + length],
+        row[2 * width : 2 * width + length],
+        row[2 * width + 1 : 2 * width + 1 + length],
+        row[2 * width + 2 : 2 * width + 2 + length],
+    )
+
+
 @njit(**_JIT)
 def _pad_sample(x, padding, xp):
     """xp = x with a border of `padding` zeros; x (C, H, W), xp (C, H+2p, W+2p)."""
@@ -385,15 +402,7 @@ def _conv_direct_sample(xp, w, wide):
         out[:] = F32(0.0)
         for ci in range(c_in):
             if kh == 3 and kw == 3:
-                s0 = flat[ci, 0:length]
-                s1 = flat[ci, 1 : 1 + length]
-                s2 = flat[ci, 2 : 2 + length]
-                s3 = flat[ci, width : width + length]
-                s4 = flat[ci, width + 1 : width + 1 + length]
-                s5 = flat[ci, width + 2 : width + 2 + length]
-                s6 = flat[ci, 2 * width : 2 * width + length]
-                s7 = flat[ci, 2 * width + 1 : 2 * width + 1 + length]
-                s8 = flat[ci, 2 * width + 2 : 2 * width + 2 + length]
+                s0, s1, s2, s3, s4, s5, s6, s7, s8 = _nine_taps(flat[ci], width, length)
                 a0, a1, a2 = w[co, ci, 0, 0], w[co, ci, 0, 1], w[co, ci, 0, 2]
                 b0, b1, b2 = w[co, ci, 1, 0], w[co, ci, 1, 1], w[co, ci, 1, 2]
                 c0, c1, c2 = w[co, ci, 2, 0], w[co, ci, 2, 1], w[co, ci, 2, 2]
@@ -446,17 +455,7 @@ def _conv_weight_grad_direct(flat, width, kh, kw, gn, h_out, w_out, gwide, dw, d
     for co in range(c_out):
         g = gwide[co]
         if kh == 3 and kw == 3:
-            s0, s1, s2 = flat[0, 0:length], flat[0, 1 : 1 + length], flat[0, 2 : 2 + length]
-            s3, s4, s5 = (
-                flat[0, width : width + length],
-                flat[0, width + 1 : width + 1 + length],
-                flat[0, width + 2 : width + 2 + length],
-            )
-            s6, s7, s8 = (
-                flat[0, 2 * width : 2 * width + length],
-                flat[0, 2 * width + 1 : 2 * width + 1 + length],
-                flat[0, 2 * width + 2 : 2 * width + 2 + length],
-            )
+            s0, s1, s2, s3, s4, s5, s6, s7, s8 = _nine_taps(flat[0], width, length)
             t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = t8 = total = F32(0.0)
             for q in range(length):
                 gq = g[q]
@@ -753,7 +752,7 @@ def _conv_backward(
         if unpool:
             target[:] = F32(0.0)
         for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
-            gn3 = gb if unpool else g[n]
+            gn3 = gb if unpool else g[n]  # (on the wide-rows route gb is not read: g is in gwide)
             if unpool:
                 _unpool_rows(g[n], argmax[n], size, pooled[n], True, target, xph.shape[2] if wide_rows else gb.shape[2])
             gn = gn3.reshape(gn3.shape[0], gn3.shape[1] * gn3.shape[2])
@@ -1082,13 +1081,13 @@ def _split_heads(qkv, heads, q, k, v):
     d_head = q.shape[3]
     dim = heads * d_head
     for task in prange(n_size * heads):
-        n = task // heads
-        start = (task % heads) * d_head
+        n, h = task // heads, task % heads
+        start = h * d_head
         for t in range(tokens):
             row = qkv[n, t]
-            _copy_run(row[start : start + d_head], q[n, task % heads, t])
-            _copy_run(row[dim + start : dim + start + d_head], k[n, task % heads, t])
-            _copy_run(row[2 * dim + start : 2 * dim + start + d_head], v[n, task % heads, t])
+            _copy_run(row[start : start + d_head], q[n, h, t])
+            _copy_run(row[dim + start : dim + start + d_head], k[n, h, t])
+            _copy_run(row[2 * dim + start : 2 * dim + start + d_head], v[n, h, t])
 
 
 @njit(parallel=True, **_JIT)
@@ -1470,7 +1469,7 @@ class CpuBackend(ReferenceBackend):
             return super().classification_loss(logits, labels, kind, alpha, gamma)  # its clear errors
         batch, classes = logits.shape
         weights = np.atleast_1d(np.asarray(alpha, dtype=F32))
-        if weights.size > 1 and weights.shape != (classes,) or (weights < 0).any() or gamma < 0 or batch == 0:
+        if (weights.size > 1 and weights.shape != (classes,)) or (weights < 0).any() or gamma < 0 or batch == 0:
             return super().classification_loss(logits, labels, kind, alpha, gamma)
         dlogits = np.empty_like(logits)
         row_loss, row_correct = np.empty(batch, dtype=F32), np.empty(batch, dtype=np.int64)
