@@ -299,6 +299,9 @@ CASES = [
     Case("patchify 28x28 by 4", [(2, 1, 28, 28), (2, 49, 16)], patches, simulate=True),
     Case("tokens 3 blocks", [(2, 40, 8), (1, 8), (41, 8), (2, 41, 8), (2, 8)], tokens, simulate=True),
     Case("cross-entropy 300 rows", [(300, 3)], loss_rows("ce"), scale=3.0, simulate=True),
+    Case("focal 300 rows", [(300, 3)], loss_rows("focal"), scale=3.0),
+    # more than 4 · 16,384 numbers: the cpu backend normalises them in parallel chunks of samples
+    Case("normalize 90 images", [(90, 1, 28, 28), (1,), (1,)], arrays),
     Case("sgd 2 blocks", [(300,)] * 3, sgd),
     Case("adam 2 blocks, weight decay", [(300,)] * 3, adam(0.01)),
     # a dense layer's worth of weights: the cpu backend updates them in parallel chunks
@@ -316,13 +319,14 @@ def test_op(fast, case):
     "labels,kind,alpha,gamma,message",
     [
         ([0, 3], "ce", 1.0, 2.0, "labels must lie in 0..2"),
+        ([0] * 140 + [3] + [0] * 9, "ce", 1.0, 2.0, "labels must lie in 0..2"),  # in a later chunk of rows
         ([0, -1], "focal", 1.0, 2.0, "labels must lie in 0..2"),
         ([0, 1], "focal", [1.0, 2.0], 2.0, "alpha needs one weight per class"),
         ([0, 1], "focal", 1.0, -1.0, "gamma >= 0"),
     ],
 )
 def test_the_loss_refuses_what_the_reference_refuses(fast, labels, kind, alpha, gamma, message):
-    logits = fast.asarray(np.zeros((2, 3), dtype=np.float32))
+    logits = fast.asarray(np.zeros((len(labels), 3), dtype=np.float32))
     with pytest.raises(NnsimError, match=message):
         fast.classification_loss(logits, fast.asarray(np.array(labels)), kind, alpha, gamma)
 

@@ -967,26 +967,63 @@ def _relu_backward(z, dy, dz):
 _loss_row = njit(inline="always", **_JIT)(rowmath.loss_row)
 
 
+LOSS_ROWS = 64  # rows per parallel task of the loss; a batch of one task runs in one thread
+
+
+@njit(**_JIT)
+def _loss_rows(logits, labels, focal, alpha, gamma, dlogits, row_loss, row_correct, start, stop):
+    """Rows start:stop of the loss (dlogits filled in); False at a label out of range."""
+    for n in range(start, stop):
+        if labels[n] < 0 or labels[n] >= logits.shape[1]:
+            return False
+        _loss_row(logits, labels, n, focal, alpha, gamma, dlogits, row_loss, row_correct)
+    return True
+
+
 @njit(**_JIT)
 def _classification_loss(logits, labels, focal, alpha, gamma, dlogits, row_loss, row_correct):
     """The batch's mean loss and count of right answers (dlogits filled in); −1 if a label is out of range."""
-    batch, classes = logits.shape
-    for n in range(batch):
-        if labels[n] < 0 or labels[n] >= classes:
-            return F32(0.0), -1
-        _loss_row(logits, labels, n, focal, alpha, gamma, dlogits, row_loss, row_correct)
+    batch = logits.shape[0]
+    if not _loss_rows(logits, labels, focal, alpha, gamma, dlogits, row_loss, row_correct, 0, batch):
+        return F32(0.0), -1
+    return row_loss.sum() / batch, row_correct.sum()
+
+
+@njit(parallel=True, **_JIT)
+def _classification_loss_parallel(logits, labels, focal, alpha, gamma, dlogits, row_loss, row_correct):
+    """_classification_loss in tasks of LOSS_ROWS rows."""
+    batch = logits.shape[0]
+    tasks = (batch + LOSS_ROWS - 1) // LOSS_ROWS
+    valid = np.empty(tasks, dtype=np.bool_)
+    for task in prange(tasks):
+        start, stop = task * LOSS_ROWS, min(batch, (task + 1) * LOSS_ROWS)
+        valid[task] = _loss_rows(logits, labels, focal, alpha, gamma, dlogits, row_loss, row_correct, start, stop)
+    if not valid.all():
+        return F32(0.0), -1
     return row_loss.sum() / batch, row_correct.sum()
 
 
 @njit(**_JIT)
-def _normalize(x, mean, std, out):
-    """(x − mean) / std per channel, for x and out (N, C, H·W)."""
-    for n in range(x.shape[0]):
+def _normalize_samples(x, mean, std, out, start, stop):
+    for n in range(start, stop):
         for c in range(x.shape[1]):
             shift, inv = mean[c], F32(1.0) / std[c]
             row, dst = x[n, c], out[n, c]
             for i in range(row.size):
                 dst[i] = (row[i] - shift) * inv
+
+
+@njit(parallel=True, **_JIT)
+def _normalize(x, mean, std, out):
+    """(x − mean) / std per channel, for x and out (N, C, H·W); batches of more than
+    4 · ELEMENTWISE_CHUNK numbers in parallel chunks of samples."""
+    n_size = x.shape[0]
+    if x.size <= 4 * ELEMENTWISE_CHUNK:
+        _normalize_samples(x, mean, std, out, 0, n_size)
+        return
+    per_chunk = max(1, ELEMENTWISE_CHUNK // (x.size // n_size))
+    for chunk in prange((n_size + per_chunk - 1) // per_chunk):
+        _normalize_samples(x, mean, std, out, chunk * per_chunk, min(n_size, (chunk + 1) * per_chunk))
 
 
 # ----------------------------------------------------------------------------------- layer norm
@@ -1189,7 +1226,10 @@ def _keep_freed_memory() -> None:
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 
-NN_INPUT_GRAD_FROM = 256  # input features from which dX = dY·W is faster as sums of rows (nnsim bench)
+# dX = dY·W as sums of W's rows (gemm_nn) beats dot products with Wᵀ's rows (gemm_nt, after a
+# transpose) from 256 input features, and for any layer with at least twice as many inputs as
+# outputs: there the dot products run over a few outputs only (10 for a classifier head: 3× slower).
+NN_INPUT_GRAD_FROM = 256
 # dW = dYᵀ·X as sums of rows adds every row of the batch into the same float32 number in turn:
 # over the ViT's 4,352 tokens that is a long running sum, and rounding builds up (a conv layer's
 # weight gradient summed that way over 6,272 rows cost the full-MNIST CNN 0.8 points of accuracy).
@@ -1255,6 +1295,7 @@ class CpuBackend(ReferenceBackend):
                 lambda: (
                     self.classification_loss(r(3, 4), np.array([0, 3, 1])),
                     self.classification_loss(r(3, 4), np.array([0, 3, 1]), "focal", 0.5, 2.0),
+                    self.classification_loss(r(LOSS_ROWS + 1, 4), np.arange(LOSS_ROWS + 1) % 4),  # in parallel
                     self.normalize(x, b[:2], b[:2] + 3),
                 ),
             ),
@@ -1298,7 +1339,9 @@ class CpuBackend(ReferenceBackend):
         dy2 = np.ascontiguousarray(dy.reshape(-1, dy.shape[-1]))
         dx = None
         if input_grad:  # wide inputs: sums of weight rows; narrow ones: dot products with Wᵀ's rows
-            dx = gemm_nn(dy2, weight) if x.shape[-1] >= NN_INPUT_GRAD_FROM else gemm_nt(dy2, _t(weight))
+            features, outputs = x.shape[-1], dy.shape[-1]
+            wide = features >= NN_INPUT_GRAD_FROM or features >= 2 * outputs
+            dx = gemm_nn(dy2, weight) if wide else gemm_nt(dy2, _t(weight))
             dx = dx.reshape(x.shape)
         if x2.shape[0] > NN_WEIGHT_GRAD_ROWS:  # tall: dot products, whose 16 lanes keep float32 sums short
             dweight = gemm_nt(_t(dy2), _t(x2))
@@ -1475,7 +1518,8 @@ class CpuBackend(ReferenceBackend):
         row_loss, row_correct = np.empty(batch, dtype=F32), np.empty(batch, dtype=np.int64)
         labels = labels.astype(np.int64, copy=False)
         focal = kind == "focal"
-        loss, correct = _classification_loss(logits, labels, focal, weights, F32(gamma), dlogits, row_loss, row_correct)
+        kernel = _classification_loss_parallel if batch > LOSS_ROWS else _classification_loss
+        loss, correct = kernel(logits, labels, focal, weights, F32(gamma), dlogits, row_loss, row_correct)
         if correct < 0:
             return super().classification_loss(logits, labels, kind, alpha, gamma)  # raises: label out of range
         return float(loss), dlogits, int(correct)
