@@ -98,3 +98,13 @@ def test_weight_gradients_over_many_rows_keep_float32_precision(cpu):
     tokens, dy = rng.random((4352, 128), dtype=np.float32), rand(rng, 4352, 64) * 0.01
     _, dweight, _ = cpu.linear_backward(tokens, rand(rng, 64, 128), dy)
     assert worst(dweight, dy.astype(np.float64).T @ tokens.astype(np.float64)) < 1e-6
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (16, 16), (15, 17), (17, 15), (48, 33), (2, 35, 16), (3, 16, 50)])
+def test_transpose_in_tiles_and_edges(shape):
+    """Matrix products transpose one operand in 16×16 tiles; rows and columns past the last
+    whole tile take another path, and a leading axis is a batch of matrices."""
+    from nnsim.engine.backends.cpu import _t
+
+    x = rand(np.random.default_rng(0), *shape)
+    np.testing.assert_array_equal(_t(x), np.swapaxes(x, -1, -2))
