@@ -225,11 +225,15 @@ CONV = [  # (N, Ci, H, W, Co, k, stride, padding)
     # one input channel, stride 1 (the cpu backend's direct routes) with kernels other than 3×3
     (2, 1, 9, 8, 3, 5, 1, 2),
     (2, 1, 6, 7, 2, 2, 1, 0),
+    # several input channels, 3×3, stride 1 (cpu: the direct weight gradient, output channels
+    # four at a time and then one by one)
+    (2, 3, 7, 9, 6, 3, 1, 0),
 ]
 CONV_BLOCK = [CONV[i] for i in (0, 1, 2, 3)] + [
     (3, 16, 15, 13, 8, 3, 1, 1),
     (2, 1, 7, 6, 3, 3, 1, 1),
     (2, 1, 9, 9, 3, 5, 1, 2),
+    (2, 5, 9, 8, 7, 3, 1, 1),
 ]
 
 # One line a case: Case(id, input shapes, function of (backend, *inputs)).
