@@ -308,6 +308,11 @@ CASES = [
     Case("normalize 90 images", [(90, 1, 28, 28), (1,), (1,)], arrays),
     Case("sgd 2 blocks", [(300,)] * 3, sgd),
     Case("adam 2 blocks, weight decay", [(300,)] * 3, adam(0.01)),
+    # more than 16,384 numbers: the cpu backend's activations run in parallel chunks, the last ragged
+    *[
+        Case(f"{name} in parallel chunks", [(2, 16390), (2, 16390)], activation(name), scale=3.0)
+        for name in ("relu", "gelu")
+    ],
     # a dense layer's worth of weights: the cpu backend updates them in parallel chunks
     Case("sgd in parallel chunks", [(20003,)] * 4, sgd),
     Case("adam in parallel chunks", [(20003,)] * 4, adam(0.01)),

