@@ -298,6 +298,10 @@ CASES = [
     Case("maxpool 2 blocks", [(2, 3, 17, 16), (2, 3, 8, 8)], maxpool, simulate=True),
     Case("layernorm 2 blocks of rows", [(300, 3), (3,), (3,), (300, 3)], layernorm, simulate=True),
     Case("attention 40 tokens", [(1, 1, 40, 4)] * 4, attention),
+    # cpu: blocks of 64 samples along the vector lanes, the last one ragged; scores far apart
+    # (exp of −hundreds, clamped at −87) and a head's softmax near one-hot
+    Case("attention 67 samples", [(67, 2, 17, 16)] * 4, attention),
+    Case("attention 67 samples, peaked", [(67, 2, 17, 16)] * 4, attention, scale=8.0),
     Case("conv+relu 625 rows", conv_shapes(1, 1, 25, 25, 2, 3, 1, 1), conv(True, 1, 1), simulate=True),
     Case("heads 3 blocks", [(2, 40, 24), *[(2, 2, 40, 4)] * 3, (2, 40, 8)], heads(2), simulate=True),
     Case("patchify 28x28 by 4", [(2, 1, 28, 28), (2, 49, 16)], patches, simulate=True),

@@ -1153,9 +1153,121 @@ def _layernorm_backward(dy, xhat, rstd, gamma, dx):
 
 
 # ----------------------------------------------------------------------------------- attention
+# The attention forward puts samples along the vector lanes: at the ViT's 17 tokens and 16
+# numbers a head, loops over a (sample, head)'s own rows are too short for LLVM's vector loops,
+# which want 64 iterations; copied into (tokens, d, lanes) blocks, every loop runs over lanes.
+ATTENTION_LANES = 64
+_LOG2E, _LN2_HI, _LN2_LO = F32(1.4426950408889634), F32(0.693359375), F32(-2.12194440e-4)
+
+
+@njit(inline="always", **_JIT)
+def _exp_run(x, bits):
+    """x = exp(x) in place for x ≤ 0 (Cephes' expf: |rel. error| < 2e-7; below −87 it gives
+    e^−87, not 0). 2ⁿ is built in the exponent bits of `bits`, an int32 scratch run, so the loop
+    has no calls and vectorises."""
+    scale = bits.view(F32)
+    for j in range(x.size):
+        v = max(x[j], F32(-87.0))
+        y = v * _LOG2E + F32(0.5)
+        n_int = np.int32(y)
+        n_int -= np.int32(F32(n_int) > y)  # floor
+        n = F32(n_int)
+        r = v - n * _LN2_HI - n * _LN2_LO
+        p = F32(1.9875691500e-4)
+        p = p * r + F32(1.3981999507e-3)
+        p = p * r + F32(8.3334519073e-3)
+        p = p * r + F32(4.1665795894e-2)
+        p = p * r + F32(1.6666665459e-1)
+        p = p * r + F32(5.0000001201e-1)
+        x[j] = p * r * r + r + F32(1.0)
+        bits[j] = (n_int + np.int32(127)) << np.int32(23)
+    for j in range(x.size):
+        x[j] *= scale[j]
+
+
+@njit(inline="always", **_JIT)
+def _to_lanes(x, n0, h, lanes, dst):
+    """dst[t, e, l] = x[n0 + l, h, t, e] for the block's lanes; lanes past them 0."""
+    if lanes < dst.shape[2]:
+        dst[:] = F32(0.0)
+    for lane in range(lanes):
+        plane = x[n0 + lane, h]
+        for t in range(plane.shape[0]):
+            row = plane[t]
+            for e in range(row.size):
+                dst[t, e, lane] = row[e]
+
+
 @njit(parallel=True, **_JIT)
 def _attention_forward(q, k, v, scale, out, probs):
-    """Per (sample, head): P = softmax(Q Kᵀ · scale), out = P V."""
+    """P = softmax(Q Kᵀ · scale) and out = P V per (sample, head), a head and a block of up to
+    ATTENTION_LANES samples per task, samples along the lanes (see above). The loops run over all
+    ATTENTION_LANES lanes even for a last, short block (its empty lanes hold zeros): a fixed
+    count keeps them vectorised."""
+    n_size, heads, tokens, d = q.shape
+    blocks = (n_size + ATTENTION_LANES - 1) // ATTENTION_LANES
+    for task in prange(heads * blocks):
+        h = task % heads
+        n0 = (task // heads) * ATTENTION_LANES
+        lanes = min(ATTENTION_LANES, n_size - n0)
+        width = ATTENTION_LANES
+        ql = np.empty((tokens, d, width), dtype=F32)
+        kl = np.empty((tokens, d, width), dtype=F32)
+        vl = np.empty((tokens, d, width), dtype=F32)
+        _to_lanes(q, n0, h, lanes, ql)
+        _to_lanes(k, n0, h, lanes, kl)
+        _to_lanes(v, n0, h, lanes, vl)
+        s = np.empty((tokens, width), dtype=F32)  # row i of the scores, then of P
+        bits = np.empty(tokens * width, dtype=np.int32)
+        o = np.empty((d, width), dtype=F32)
+        top = np.empty(width, dtype=F32)
+        for i in range(tokens):
+            qi = ql[i]
+            for j in range(tokens):
+                sj, kj = s[j], kl[j]
+                sj[:] = F32(0.0)
+                for e in range(d):
+                    qe, ke = qi[e], kj[e]
+                    for lane in range(width):
+                        sj[lane] += qe[lane] * ke[lane]
+            top[:] = s[0]
+            for j in range(1, tokens):
+                sj = s[j]
+                for lane in range(width):
+                    top[lane] = max(top[lane], sj[lane])
+            for j in range(tokens):
+                sj = s[j]
+                for lane in range(width):
+                    sj[lane] = (sj[lane] - top[lane]) * scale
+            _exp_run(s.reshape(tokens * width), bits)
+            top[:] = s[0]  # now the sums
+            for j in range(1, tokens):
+                sj = s[j]
+                for lane in range(width):
+                    top[lane] += sj[lane]
+            for lane in range(width):
+                top[lane] = F32(1.0) / top[lane]
+            o[:] = F32(0.0)
+            for j in range(tokens):
+                sj, vj = s[j], vl[j]
+                for lane in range(width):
+                    sj[lane] *= top[lane]
+                for e in range(d):
+                    oe, ve = o[e], vj[e]
+                    for lane in range(width):
+                        oe[lane] += sj[lane] * ve[lane]
+            for lane in range(lanes):
+                p_row, o_row = probs[n0 + lane, h, i], out[n0 + lane, h, i]
+                for j in range(tokens):
+                    p_row[j] = s[j, lane]
+                for e in range(d):
+                    o_row[e] = o[e, lane]
+
+
+@njit(parallel=True, **_JIT)
+def _attention_forward_rows(q, k, v, scale, out, probs):
+    """Per (sample, head): P = softmax(Q Kᵀ · scale), out = P V, row by row (for batches too
+    small to fill the lanes of _attention_forward)."""
     n_size, heads, tokens, d = q.shape
     for task in prange(n_size * heads):
         n = task // heads
@@ -1407,7 +1519,13 @@ class CpuBackend(ReferenceBackend):
                 ),
             ),
             ("layer norm", lambda: self.layernorm_backward(x, *self.layernorm_forward(x, b[:1] + 1, b[:1])[1:], b[:1])),
-            ("attention", lambda: self.attention_backward(q, q, q, self.attention_forward(q, q, q)[1], q)),
+            (
+                "attention",
+                lambda: (
+                    self.attention_backward(q, q, q, self.attention_forward(q, q, q)[1], q),
+                    self.attention_forward(*(r(ATTENTION_LANES // 2, 1, 3, 2),) * 3),  # samples along lanes
+                ),
+            ),
             (
                 "attention heads",
                 lambda: (
@@ -1575,7 +1693,8 @@ class CpuBackend(ReferenceBackend):
         n, heads, tokens, d = q.shape
         out = np.empty_like(q)
         probs = np.empty((n, heads, tokens, tokens), dtype=F32)
-        _attention_forward(q, k, v, F32(1.0 / math.sqrt(d)), out, probs)
+        kernel = _attention_forward if n >= ATTENTION_LANES // 2 else _attention_forward_rows
+        kernel(q, k, v, F32(1.0 / math.sqrt(d)), out, probs)
         return out, probs
 
     def attention_backward(self, q, k, v, probs, dout):
