@@ -332,7 +332,7 @@ def test_op(fast, case):
     "labels,kind,alpha,gamma,message",
     [
         ([0, 3], "ce", 1.0, 2.0, "labels must lie in 0..2"),
-        ([0] * 140 + [3] + [0] * 9, "ce", 1.0, 2.0, "labels must lie in 0..2"),  # in a later chunk of rows
+        ([0] * 140 + [3] + [0] * 9, "ce", 1.0, 2.0, "labels must lie in 0..2"),  # late in a long batch
         ([0, -1], "focal", 1.0, 2.0, "labels must lie in 0..2"),
         ([0, 1], "focal", [1.0, 2.0], 2.0, "alpha needs one weight per class"),
         ([0, 1], "focal", 1.0, -1.0, "gamma >= 0"),
