@@ -296,14 +296,19 @@ def _transpose2d(src, dst):
             dst[c, r] = src[r, c]
 
 
+TRANSPOSE_TASK_ROWS = 64  # rows per parallel task of _transpose (four strips of tiles)
+
+
 @njit(parallel=True, **_JIT)
 def _transpose(src, dst):
-    """dst[z] = src[z]ᵀ: strips of 16 rows in parallel."""
+    """dst[z] = src[z]ᵀ: TRANSPOSE_TASK_ROWS rows per parallel task, in strips of 16."""
     z_count, rows, _ = src.shape
-    strips = (rows + _TILE - 1) // _TILE
-    for task in prange(z_count * strips):
-        z = task // strips
-        _transpose_strip(src[z], dst[z], (task % strips) * _TILE)
+    tasks = (rows + TRANSPOSE_TASK_ROWS - 1) // TRANSPOSE_TASK_ROWS
+    for task in prange(z_count * tasks):
+        z = task // tasks
+        start = (task % tasks) * TRANSPOSE_TASK_ROWS
+        for r0 in range(start, min(rows, start + TRANSPOSE_TASK_ROWS), _TILE):
+            _transpose_strip(src[z], dst[z], r0)
 
 
 def _t(x: np.ndarray) -> np.ndarray:
