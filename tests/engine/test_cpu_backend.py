@@ -119,3 +119,26 @@ def test_the_attention_exp_is_float32_accurate():
     _exp_run(y, np.empty(x.size, dtype=np.int32))
     exact = np.exp(x.astype(np.float64))
     assert np.max(np.abs(y - exact) / exact) < 4e-7  # NumPy's own float32 exp: 1.9e-7, this one 3.0e-7
+
+
+def test_chunked_kernels_run_every_chunk_once_for_each_kind_of_argument():
+    """Conv kernels run on all cores as a serial kernel called through its address, one chunk per
+    call: every chunk runs exactly once, and arguments of another type get their own compiled
+    kernel (calling the first one's address with them would read the arrays wrongly)."""
+    from numba import njit
+
+    from nnsim.engine.backends.cpu import _Chunked
+
+    @njit(nogil=True)
+    def add_chunk(chunk, counts, scale, rows):
+        counts[chunk] += 1
+        rows[chunk, :] += scale * (chunk + 1)
+
+    chunked = _Chunked(add_chunk)
+    for dtype, scale in ((np.float32, 0.5), (np.float64, 2), (np.float32, 0.5)):
+        counts = np.zeros(7, dtype=np.int64)
+        rows = np.zeros((7, 3), dtype=dtype)
+        chunked(7, counts, scale, rows)
+        np.testing.assert_array_equal(counts, np.ones(7))
+        np.testing.assert_array_equal(rows, scale * np.arange(1, 8)[:, None] * np.ones(3, dtype=dtype))
+    assert len(chunked._addresses) == 2

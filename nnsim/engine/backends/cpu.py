@@ -17,7 +17,10 @@ import math
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba._dispatcher import compute_fingerprint  # (what Numba's own dispatcher keys its overloads by)
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from nnsim.engine.backends import rowmath
 from nnsim.engine.backends.reference import ReferenceBackend
@@ -27,6 +30,50 @@ F32 = np.float32
 # (and no branch) in it, and vectorises: GELU's rational tanh ran 13× faster for it.
 _JIT = {"cache": True, "nogil": True, "fastmath": True, "error_model": "numpy"}
 _BIAS_NONE, _BIAS_ROWS, _BIAS_COLS = 0, 1, 2
+
+
+# ------------------------------------------------------------------------ parallel by address
+@intrinsic
+def _call_at(typingctx, address, *args):
+    """Calls the compiled Numba function at `address` with `args`; it returns nothing."""
+    packed = types.StarArgTuple.from_types(args)
+
+    def codegen(context, builder, signature, values):
+        callee = builder.inttoptr(values[0], context.call_conv.get_function_type(types.void, args).as_pointer())
+        context.call_conv.call_function(builder, callee, types.void, args, cgutils.unpack_tuple(builder, values[1]))
+        return context.get_dummy_value()
+
+    return types.void(address, packed), codegen
+
+
+@njit(parallel=True, **_JIT)
+def _run_chunks(address, chunks, *args):
+    for chunk in prange(chunks):
+        _call_at(address, np.int64(chunk), *args)
+
+
+class _Chunked:
+    """A serial kernel, kernel(chunk, *args), run for every chunk = 0 … chunks − 1 on all cores.
+
+    The parallel loop calls the kernel through its address. A loop that calls a kernel by name
+    links the kernel's whole call tree into its own code, and LLVM optimises and compiles all of
+    it again — twice for a parallel loop, for its body and for the function around it: for the
+    convolutions that was 9 s of a 39 s cold start. Attention keeps its own parallel loops: Numba
+    tells LLVM that a parallel loop body's arrays do not overlap, which a kernel compiled on its
+    own is not told, and attention's inline loops ran 9–45 % slower without it.
+    """
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self._addresses = {}  # one per kind of arguments (fingerprinted as Numba's dispatcher does)
+
+    def __call__(self, chunks: int, *args) -> None:
+        key = compute_fingerprint(args)
+        address = self._addresses.get(key)
+        if address is None:
+            compiled = self.kernel.get_compile_result(types.void(types.int64, *map(numba.typeof, args)))
+            address = self._addresses[key] = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
+        _run_chunks(address, chunks, *args)
 
 
 # ----------------------------------------------------------------------------------- matmul
@@ -608,7 +655,7 @@ def _conv_sample(xn, w, w_hwc, stride, padding, direct, xp, cols, wide, out, ext
             _gemm_rows(w_hwc, cols, out, i0, min(4, c_out - i0), False)
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)  # (one caller, _conv_backward_chunk: a level less to compile)
 def _conv_backward_sample(xn, gn, w, plan, db, dw, dxn, xph, cols, cols_t, xp2, cols2, wide2, g_t, dcols, gwide, ready):
     """One sample's share of the gradients, from gn = dL/d(conv output) as (Co, Ho·Wo).
 
@@ -771,48 +818,57 @@ def _unpool_rows(dpooled, argmax, size, pooled, masked, flat, row_stride):
                         flat[c, top + m * row_stride + w * size + k] = value if m * size + k == where[w] else F32(0.0)
 
 
-@njit(parallel=True, **_JIT)
-def _conv_forward(x, w, w_hwc, bias, stride, padding, relu, direct, y, xp, cols, wide):
-    """y[n] = ReLU?(W ∗ x[n] + b) for every sample; x (N,Ci,H,W), w (Co,Ci,kh,kw), y (N,Co,Ho,Wo)."""
+@njit(**_JIT)
+def _conv_forward_chunk(chunk, x, w, w_hwc, bias, stride, padding, relu, direct, y, xp, cols, wide):
+    """y[n] = ReLU?(W ∗ x[n] + b) for a chunk's samples; x (N,Ci,H,W), w (Co,Ci,kh,kw), y (N,Co,Ho,Wo)."""
     n_size, c_out = x.shape[0], w.shape[0]
     chunks = xp.shape[0]
-    for chunk in prange(chunks):
-        for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
-            yn = y[n].reshape(c_out, y.shape[2] * y.shape[3])
-            _conv_sample(x[n], w, w_hwc, stride, padding, direct, xp[chunk], cols[chunk], wide[chunk], yn)
-            _bias_relu(yn, bias, _BIAS_ROWS, relu)
+    for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
+        yn = y[n].reshape(c_out, y.shape[2] * y.shape[3])
+        _conv_sample(x[n], w, w_hwc, stride, padding, direct, xp[chunk], cols[chunk], wide[chunk], yn)
+        _bias_relu(yn, bias, _BIAS_ROWS, relu)
 
 
-@njit(parallel=True, **_JIT)
-def _conv_block_forward(x, w, w_hwc, bias, stride, padding, size, direct, pooled, argmax, xp, cols, wide, ybuf):
-    """Conv + bias + ReLU + max-pool per sample: the full-size maps never leave the cache.
+_conv_forward = _Chunked(_conv_forward_chunk)
+
+
+@njit(**_JIT)
+def _conv_block_forward_chunk(
+    chunk, x, w, w_hwc, bias, stride, padding, size, direct, pooled, argmax, xp, cols, wide, ybuf
+):
+    """Conv + bias + ReLU + max-pool per sample of a chunk: the full-size maps never leave the cache.
 
     Where every value of a window is ≤ −b the pooled value is 0 and its argmax may differ from the
     reference's; no gradient flows there, so the results agree.
     """
     n_size = x.shape[0]
     chunks = xp.shape[0]
-    for chunk in prange(chunks):
-        yn = ybuf[chunk]
-        flat = yn.reshape(yn.shape[0], yn.shape[1] * yn.shape[2])
-        for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
-            # extract=False as `not direct` (the same here): a run-time value, see _conv_backward_sample
-            _conv_sample(x[n], w, w_hwc, stride, padding, direct, xp[chunk], cols[chunk], wide[chunk], flat, not direct)
-            if direct:
-                _pool_bias_relu_sample(wide[chunk], xp.shape[3], size, bias, pooled[n], argmax[n])
-            else:
-                _pool_bias_relu_sample(flat, yn.shape[2], size, bias, pooled[n], argmax[n])
+    yn = ybuf[chunk]
+    flat = yn.reshape(yn.shape[0], yn.shape[1] * yn.shape[2])
+    for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
+        # extract=False as `not direct` (the same here): a run-time value, see _conv_backward_sample
+        _conv_sample(x[n], w, w_hwc, stride, padding, direct, xp[chunk], cols[chunk], wide[chunk], flat, not direct)
+        if direct:
+            _pool_bias_relu_sample(wide[chunk], xp.shape[3], size, bias, pooled[n], argmax[n])
+        else:
+            _pool_bias_relu_sample(flat, yn.shape[2], size, bias, pooled[n], argmax[n])
 
 
-@njit(parallel=True, **_JIT)
-def _conv_backward(
+_conv_block_forward = _Chunked(_conv_block_forward_chunk)
+
+
+@njit(**_JIT)
+def _conv_backward_chunk(
+    chunk,
     x,
     g,
     unpool,
     pooled,
     argmax,
     size,
-    w,
+    w_flip,
+    w_flip_hwc,
+    w_t,
     plan,
     dw_parts,
     db_parts,
@@ -828,48 +884,51 @@ def _conv_backward(
     dcols,
     gwide,
 ):
-    """All samples' gradients; dW and db summed per chunk.
+    """One chunk of samples' gradients, their dW and db summed into the chunk's parts.
 
     g is dL/d(conv output); or, with `unpool`, dL/d(pooled output) of a conv block, which is
     first spread back over each sample's windows (and through its ReLU) in cache.
     """
+    w = (w_flip, w_flip_hwc, w_t)  # (a parallel loop passes arrays, not tuples of them)
     n_size = x.shape[0]
     chunks = xph.shape[0]
-    for chunk in prange(chunks):
-        dw_parts[chunk] = F32(0.0)
-        db_parts[chunk] = F32(0.0)
-        # Unpooled gradients go straight into the direct weight-gradient route's wide rows when
-        # nothing else needs them, else into gbuf. What no window covers is zeroed once here:
-        # the columns past each wide row's end, or the rows and columns that pooling dropped.
-        wide_rows = unpool and plan[4] == 1 and plan[3] == 0
-        gb = gbuf[chunk % gbuf.shape[0]]  # (a placeholder of one when not unpooling)
-        target = gwide[chunk] if wide_rows else gb.reshape(gb.shape[0], gb.shape[1] * gb.shape[2])
+    dw_parts[chunk] = F32(0.0)
+    db_parts[chunk] = F32(0.0)
+    # Unpooled gradients go straight into the direct weight-gradient route's wide rows when
+    # nothing else needs them, else into gbuf. What no window covers is zeroed once here:
+    # the columns past each wide row's end, or the rows and columns that pooling dropped.
+    wide_rows = unpool and plan[4] == 1 and plan[3] == 0
+    gb = gbuf[chunk % gbuf.shape[0]]  # (a placeholder of one when not unpooling)
+    target = gwide[chunk] if wide_rows else gb.reshape(gb.shape[0], gb.shape[1] * gb.shape[2])
+    if unpool:
+        target[:] = F32(0.0)
+    for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
+        gn3 = gb if unpool else g[n]  # (on the wide-rows route gb is not read: g is in gwide)
         if unpool:
-            target[:] = F32(0.0)
-        for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
-            gn3 = gb if unpool else g[n]  # (on the wide-rows route gb is not read: g is in gwide)
-            if unpool:
-                _unpool_rows(g[n], argmax[n], size, pooled[n], True, target, xph.shape[3] if wide_rows else gb.shape[2])
-            gn = gn3.reshape(gn3.shape[0], gn3.shape[1] * gn3.shape[2])
-            _conv_backward_sample(
-                x[n],
-                gn,
-                w,
-                plan,
-                db_parts[chunk],
-                dw_parts[chunk],
-                dx[min(n, dx.shape[0] - 1)],
-                xph[chunk],
-                cols[chunk],
-                cols_t[chunk],
-                xp2[chunk],
-                cols2[chunk],
-                wide2[chunk],
-                g_t[chunk],
-                dcols[chunk],
-                gwide[chunk],
-                wide_rows,
-            )
+            _unpool_rows(g[n], argmax[n], size, pooled[n], True, target, xph.shape[3] if wide_rows else gb.shape[2])
+        gn = gn3.reshape(gn3.shape[0], gn3.shape[1] * gn3.shape[2])
+        _conv_backward_sample(
+            x[n],
+            gn,
+            w,
+            plan,
+            db_parts[chunk],
+            dw_parts[chunk],
+            dx[min(n, dx.shape[0] - 1)],
+            xph[chunk],
+            cols[chunk],
+            cols_t[chunk],
+            xp2[chunk],
+            cols2[chunk],
+            wide2[chunk],
+            g_t[chunk],
+            dcols[chunk],
+            gwide[chunk],
+            wide_rows,
+        )
+
+
+_conv_backward = _Chunked(_conv_backward_chunk)
 
 
 @njit(**_JIT)
@@ -950,7 +1009,8 @@ def _backward_setup(x_shape, w, stride, padding, input_grad):
         dcols,
         gwide,
     )
-    return (stride, padding, int(flip_direct), mode, int(direct_dw)), weights, parts, dx, scratch
+    plan = np.array((stride, padding, flip_direct, mode, direct_dw), dtype=np.int64)  # (an array: see _Chunked)
+    return plan, weights, parts, dx, scratch
 
 
 def _gradients(parts, w, dx, input_grad):
@@ -1544,7 +1604,19 @@ class CpuBackend(ReferenceBackend):
         y = np.empty((n, c_out, h_out, w_out), dtype=F32)
         direct, xp, cols, wide = _forward_scratch(_chunks(n), c_in, height, width, c_out, kh, kw, stride, padding)
         _conv_forward(
-            x, w, _weights_hwc(w), np.ascontiguousarray(b, dtype=F32), stride, padding, relu, direct, y, xp, cols, wide
+            len(xp),
+            x,
+            w,
+            _weights_hwc(w),
+            np.ascontiguousarray(b, dtype=F32),
+            stride,
+            padding,
+            relu,
+            direct,
+            y,
+            xp,
+            cols,
+            wide,
         )
         return y
 
@@ -1558,7 +1630,7 @@ class CpuBackend(ReferenceBackend):
         plan, weights, parts, dx, scratch = _backward_setup(x.shape, w, stride, padding, input_grad)
         nothing = np.zeros((1, 1, 1, 1), dtype=F32)  # no pooling here: typed placeholders
         no_argmax = np.zeros((1, 1, 1, 1), dtype=np.int8)
-        _conv_backward(x, g, False, nothing, no_argmax, 1, weights, plan, *parts, dx, nothing, *scratch)
+        _conv_backward(len(parts[0]), x, g, False, nothing, no_argmax, 1, *weights, plan, *parts, dx, nothing, *scratch)
         return _gradients(parts, w, dx, input_grad)
 
     def conv_block_forward(self, x, w, b, stride=1, padding=0, pool=2):
@@ -1572,6 +1644,7 @@ class CpuBackend(ReferenceBackend):
         direct, xp, cols, wide = _forward_scratch(chunks, c_in, height, width, c_out, kh, kw, stride, padding)
         ybuf = np.empty((chunks, c_out, h_out, w_out), dtype=F32)
         _conv_block_forward(
+            chunks,
             x,
             w,
             _weights_hwc(w),
@@ -1597,7 +1670,9 @@ class CpuBackend(ReferenceBackend):
         plan, weights, parts, dx, scratch = _backward_setup(x.shape, w, stride, padding, input_grad)
         gbuf = np.empty((_chunks(n), c_out, h_out, w_out), dtype=F32)
         dpooled = np.ascontiguousarray(dpooled, dtype=F32)
-        _conv_backward(x, dpooled, True, pooled, argmax, pool, weights, plan, *parts, dx, gbuf, *scratch)
+        _conv_backward(
+            len(parts[0]), x, dpooled, True, pooled, argmax, pool, *weights, plan, *parts, dx, gbuf, *scratch
+        )
         return _gradients(parts, w, dx, input_grad)
 
     # pooling -----------------------------------------------------------------
