@@ -1422,57 +1422,35 @@ def _attention_backward(q, k, v, probs, dout, scale, dq, dk, dv):
 
 
 @njit(parallel=True, **_JIT)
-def _split_heads(qkv, heads, q, k, v):
-    """(N, T, 3·D) -> q, k, v (N, heads, T, D/heads): each head's runs of D/heads numbers, copied."""
-    n_size, tokens, _ = qkv.shape
-    d_head = q.shape[3]
+def _to_heads(src, heads, parts, a, b, c):
+    """(N, T, parts·heads·d) -> a, b, c (N, heads, T, d), the first `parts` of them: each head's
+    runs of d numbers, copied. q, k, v from the qkv projection (3 parts); a gradient of the
+    merged heads back to heads (1 part). One kernel for both: each costs a second to compile."""
+    n_size, _, tokens, d_head = a.shape
     dim = heads * d_head
     for task in prange(n_size * heads):
         n, h = task // heads, task % heads
-        start = h * d_head
         for t in range(tokens):
-            row = qkv[n, t]
-            _copy_run(row[start : start + d_head], q[n, h, t])
-            _copy_run(row[dim + start : dim + start + d_head], k[n, h, t])
-            _copy_run(row[2 * dim + start : 2 * dim + start + d_head], v[n, h, t])
+            row = src[n, t]
+            for part in range(parts):
+                dst = a if part == 0 else (b if part == 1 else c)
+                start = part * dim + h * d_head
+                _copy_run(row[start : start + d_head], dst[n, h, t])
 
 
 @njit(parallel=True, **_JIT)
-def _join_heads(dq, dk, dv, dqkv):
-    """The gradients of q, k, v back into (N, T, 3·D): split_heads the other way."""
-    n_size, heads, tokens, d_head = dq.shape
+def _from_heads(a, b, c, parts, dst):
+    """_to_heads the other way: the first `parts` of a, b, c (N, heads, T, d) into (N, T, parts·heads·d)."""
+    n_size, heads, tokens, d_head = a.shape
     dim = heads * d_head
     for n in prange(n_size):
         for t in range(tokens):
-            row = dqkv[n, t]
-            for h in range(heads):
-                start = h * d_head
-                _copy_run(dq[n, h, t], row[start : start + d_head])
-                _copy_run(dk[n, h, t], row[dim + start : dim + start + d_head])
-                _copy_run(dv[n, h, t], row[2 * dim + start : 2 * dim + start + d_head])
-
-
-@njit(parallel=True, **_JIT)
-def _merge_heads(x, out):
-    """(N, heads, T, d) -> (N, T, heads·d)."""
-    n_size, heads, tokens, d_head = x.shape
-    for n in prange(n_size):
-        for t in range(tokens):
-            row = out[n, t]
-            for h in range(heads):
-                _copy_run(x[n, h, t], row[h * d_head : (h + 1) * d_head])
-
-
-@njit(parallel=True, **_JIT)
-def _unmerge_heads(dy, heads, out):
-    """(N, T, heads·d) -> (N, heads, T, d): merge_heads the other way."""
-    n_size, tokens, dim = dy.shape
-    d_head = dim // heads
-    for task in prange(n_size * heads):
-        n = task // heads
-        h = task % heads
-        for t in range(tokens):
-            _copy_run(dy[n, t, h * d_head : (h + 1) * d_head], out[n, h, t])
+            row = dst[n, t]
+            for part in range(parts):
+                src = a if part == 0 else (b if part == 1 else c)
+                for h in range(heads):
+                    start = part * dim + h * d_head
+                    _copy_run(src[n, h, t], row[start : start + d_head])
 
 
 # ----------------------------------------------------------------------------------- optimizers
@@ -1809,25 +1787,26 @@ class CpuBackend(ReferenceBackend):
         n, tokens, three_d = qkv.shape
         shape = (n, heads, tokens, three_d // (3 * heads))
         q, k, v = (np.empty(shape, dtype=F32) for _ in range(3))
-        _split_heads(np.ascontiguousarray(qkv), heads, q, k, v)
+        _to_heads(np.ascontiguousarray(qkv), heads, 3, q, k, v)
         return q, k, v
 
     def split_heads_backward(self, dq, dk, dv):
         n, heads, tokens, d_head = dq.shape
         dqkv = np.empty((n, tokens, 3 * heads * d_head), dtype=F32)
-        _join_heads(*(np.ascontiguousarray(g, dtype=F32) for g in (dq, dk, dv)), dqkv)
+        _from_heads(*(np.ascontiguousarray(g, dtype=F32) for g in (dq, dk, dv)), 3, dqkv)
         return dqkv
 
     def merge_heads(self, x):
         n, heads, tokens, d_head = x.shape
         out = np.empty((n, tokens, heads * d_head), dtype=F32)
-        _merge_heads(np.ascontiguousarray(x), out)
+        x = np.ascontiguousarray(x)
+        _from_heads(x, x, x, 1, out)
         return out
 
     def merge_heads_backward(self, dy, heads):
         n, tokens, dim = dy.shape
         out = np.empty((n, heads, tokens, dim // heads), dtype=F32)
-        _unmerge_heads(np.ascontiguousarray(dy), heads, out)
+        _to_heads(np.ascontiguousarray(dy), heads, 1, out, out, out)
         return out
 
     # loss, input ---------------------------------------------------------------
