@@ -558,6 +558,20 @@ def _weight_grad_four_rows(flat, width, gwide, co, dw):
             dw[co + 3, col + 2 * c_in] += d2
 
 
+@njit(inline="always", **_JIT)
+def _add_nine(taps, t0, t1, t2, t3, t4, t5, t6, t7, t8):
+    """taps[0…8] += the nine running sums of a 3×3 kernel's taps (kept as scalars while summing)."""
+    taps[0] += t0
+    taps[1] += t1
+    taps[2] += t2
+    taps[3] += t3
+    taps[4] += t4
+    taps[5] += t5
+    taps[6] += t6
+    taps[7] += t7
+    taps[8] += t8
+
+
 @njit(**_JIT)
 def _conv_weight_grad_direct(flat, width, kh, kw, gn, h_out, w_out, gwide, dw, db, ready):
     """dW += Σ_p g[co,p] · Xp[ci, h+m, w+k] and db += Σ_p g[co,p] for one sample, stride 1.
@@ -602,16 +616,7 @@ def _conv_weight_grad_direct(flat, width, kh, kw, gn, h_out, w_out, gwide, dw, d
                     t6 += gq * s6[q]
                     t7 += gq * s7[q]
                     t8 += gq * s8[q]
-                taps = dw[co, ci::c_in]
-                taps[0] += t0
-                taps[1] += t1
-                taps[2] += t2
-                taps[3] += t3
-                taps[4] += t4
-                taps[5] += t5
-                taps[6] += t6
-                taps[7] += t7
-                taps[8] += t8
+                _add_nine(dw[co, ci::c_in], t0, t1, t2, t3, t4, t5, t6, t7, t8)
                 if ci == 0:  # every channel's pass sums g too; one of them is kept
                     db[co] += total
                 continue
@@ -861,16 +866,7 @@ def _pooled_weight_grad(xp, dpooled, argmax, pooled, xs, dw, db):
             t6 += g0 * x20[i] + g1 * x21[i] + g2 * x30[i] + g3 * x31[i]
             t7 += g0 * x21[i] + g1 * x22[i] + g2 * x31[i] + g3 * x32[i]
             t8 += g0 * x22[i] + g1 * x23[i] + g2 * x32[i] + g3 * x33[i]
-        taps = dw[co]
-        taps[0] += t0
-        taps[1] += t1
-        taps[2] += t2
-        taps[3] += t3
-        taps[4] += t4
-        taps[5] += t5
-        taps[6] += t6
-        taps[7] += t7
-        taps[8] += t8
+        _add_nine(dw[co], t0, t1, t2, t3, t4, t5, t6, t7, t8)
         db[co] += total
 
 
