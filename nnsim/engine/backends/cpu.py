@@ -17,6 +17,7 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange, types
 from numba._dispatcher import compute_fingerprint  # (what Numba's own dispatcher keys its overloads by)
 from numba.core import cgutils
@@ -300,38 +301,61 @@ def gemm_nn(a: np.ndarray, b: np.ndarray, trans_a: bool = False) -> np.ndarray:
     return c
 
 
-_TILE = 16  # the side of _transpose's tiles, and so the height of its strips
+TILE = 8  # a transpose tile's side: 8 floats are one AVX register (AVX-512 machines take them too)
 
 
-@njit(inline="always", **_JIT)
-def _transpose_tile(src, dst, r0, c0):
-    """dst[c0:c0+16, r0:r0+16] = the tile's transpose: with the bounds fixed, LLVM unrolls the
-    copy into register shuffles (2× the speed of a loop over a strip's rows with bounds passed in)."""
-    for c in range(_TILE):
-        for r in range(_TILE):
-            dst[c0 + c, r0 + r] = src[r0 + r, c0 + c]
+@intrinsic
+def _transpose_tile(typingctx, src, src_at, src_step, dst, dst_at, dst_step):
+    """dst.flat[dst_at + c·dst_step + r] = src.flat[src_at + r·src_step + c] for r, c < TILE.
+
+    TILE rows are loaded as vectors, pairs of rows exchange blocks of 1, 2, 4 … numbers (round
+    b swaps bit b of the row and column numbers, so after all rounds every number has swapped
+    its row for its column), and TILE vectors are stored: 3·TILE shuffles for TILE² numbers,
+    where copying one at a time takes TILE² loads and stores. The arrays must be C-contiguous.
+    """
+    if not all(isinstance(a, types.Array) and a.layout == "C" and a.dtype == types.float32 for a in (src, dst)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        vector = ir.VectorType(ir.FloatType(), TILE)
+
+        def mask(picks):
+            return ir.Constant(ir.VectorType(ir.IntType(32), TILE), picks)
+
+        def row(array_type, array, at, step, r):
+            data = context.make_array(array_type)(context, builder, array).data
+            index = builder.add(at, builder.mul(step, ir.Constant(at.type, r)))
+            return builder.bitcast(builder.gep(data, [index]), vector.as_pointer())
+
+        src_type, dst_type = signature.args[0], signature.args[3]
+        rows = [builder.load(row(src_type, args[0], args[1], args[2], r), align=4) for r in range(TILE)]
+        b = 1
+        while b < TILE:  # element k of (a, c) concatenated is a[k], and c[k − TILE] past TILE
+            low = mask([k if k & b == 0 else TILE + k - b for k in range(TILE)])
+            high = mask([k + b if k & b == 0 else TILE + k for k in range(TILE)])
+            for i in (i for i in range(TILE) if i & b == 0):
+                a, c = rows[i], rows[i + b]
+                rows[i], rows[i + b] = builder.shuffle_vector(a, c, low), builder.shuffle_vector(a, c, high)
+            b *= 2
+        for c in range(TILE):
+            builder.store(rows[c], row(dst_type, args[3], args[4], args[5], c), align=4)
+        return context.get_dummy_value()
+
+    return types.void(src, types.int64, types.int64, dst, types.int64, types.int64), codegen
 
 
-@njit(inline="always", **_JIT)  # (called with a literal 0 too: inlined, not compiled twice)
-def _transpose_part(src, dst, r0, r1, c0, c1):
-    """dst[c0:c1, r0:r1] = src[r0:r1, c0:c1]ᵀ, for the edges the tiles leave."""
-    for c in range(c0, c1):
-        for r in range(r0, r1):
-            dst[c, r] = src[r, c]
-
-
-@njit(inline="always", **_JIT)
-def _transpose_strip(src, dst, r0):
-    """Rows r0:r0+16 (or to the end) of the 2-D src, transposed into dst's columns."""
-    rows, cols = src.shape
-    r1 = min(rows, r0 + _TILE)
-    if r1 - r0 < _TILE:
-        _transpose_part(src, dst, r0, r1, 0, cols)
-        return
-    tiled_cols = cols - cols % _TILE
-    for c0 in range(0, tiled_cols, _TILE):
-        _transpose_tile(src, dst, r0, c0)
-    _transpose_part(src, dst, r0, r1, tiled_cols, cols)
+@njit(**_JIT)
+def _transpose_flat(src, src_at, src_step, dst, dst_at, dst_step, rows, cols):
+    """dst[dst_at + c·dst_step + r] = src[src_at + r·src_step + c] for r < rows and c < cols, on
+    1-D arrays (flat views: one compiled kernel serves every caller), whole tiles in registers
+    and the ragged edges one number at a time."""
+    full_rows, full_cols = rows - rows % TILE, cols - cols % TILE
+    for r in range(0, full_rows, TILE):
+        for c in range(0, full_cols, TILE):
+            _transpose_tile(src, src_at + r * src_step + c, src_step, dst, dst_at + c * dst_step + r, dst_step)
+    for r in range(rows):
+        for c in range(full_cols if r < full_rows else 0, cols):
+            dst[dst_at + c * dst_step + r] = src[src_at + r * src_step + c]
 
 
 @njit(**_JIT)
@@ -343,19 +367,20 @@ def _transpose2d(src, dst):
             dst[c, r] = src[r, c]
 
 
-TRANSPOSE_TASK_ROWS = 64  # rows per parallel task of _transpose (four strips of tiles)
+TRANSPOSE_TASK_ROWS = 64  # rows per parallel task of _transpose
 
 
 @njit(parallel=True, **_JIT)
 def _transpose(src, dst):
-    """dst[z] = src[z]ᵀ: TRANSPOSE_TASK_ROWS rows per parallel task, in strips of 16."""
-    z_count, rows, _ = src.shape
+    """dst[z] = src[z]ᵀ, TRANSPOSE_TASK_ROWS rows of src per parallel task."""
+    z_count, rows, cols = src.shape
+    flat_src, flat_dst = src.reshape(src.size), dst.reshape(dst.size)
     tasks = (rows + TRANSPOSE_TASK_ROWS - 1) // TRANSPOSE_TASK_ROWS
     for task in prange(z_count * tasks):
         z = task // tasks
         start = (task % tasks) * TRANSPOSE_TASK_ROWS
-        for r0 in range(start, min(rows, start + TRANSPOSE_TASK_ROWS), _TILE):
-            _transpose_strip(src[z], dst[z], r0)
+        at, count = z * rows * cols, min(rows - start, TRANSPOSE_TASK_ROWS)
+        _transpose_flat(flat_src, at + start * cols, cols, flat_dst, at + start, rows, count, cols)
 
 
 def _t(x: np.ndarray) -> np.ndarray:
@@ -1259,49 +1284,117 @@ def _layernorm_backward(dy, xhat, rstd, gamma, dx):
 
 
 # ----------------------------------------------------------------------------------- attention
-# The attention forward puts samples along the vector lanes: at the ViT's 17 tokens and 16
-# numbers a head, loops over a (sample, head)'s own rows are too short for LLVM's vector loops,
-# which want 64 iterations; copied into (tokens, d, lanes) blocks, every loop runs over lanes.
+# Attention puts samples along the vector lanes: at the ViT's 17 tokens and 16 numbers a head,
+# loops over a (sample, head)'s own rows are too short for LLVM's vector loops, which want 64
+# iterations; copied into (tokens, d, lanes) blocks, every loop runs over 64 lanes. The copies
+# in and out are transposes (_transpose_flat): copied one number at a time they took half of
+# the forward's time.
 ATTENTION_LANES = 64
+ROWS_IN_REGISTERS = 8  # token rows summed in registers by _lane_weighted_sum before a store
 _LOG2E, _LN2_HI, _LN2_LO = F32(1.4426950408889634), F32(0.693359375), F32(-2.12194440e-4)
 
 
-@njit(inline="always", **_JIT)
-def _exp_run(x, bits):
-    """x = exp(x) in place for x ≤ 0 (Cephes' expf: |rel. error| ≤ 3e-7; below −87 it gives
-    e^−87, not 0). 2ⁿ is built in the exponent bits of `bits`, an int32 scratch run, so the loop
-    has no calls and vectorises."""
-    scale = bits.view(F32)
-    for j in range(x.size):
-        v = max(x[j], F32(-87.0))
-        y = v * _LOG2E + F32(0.5)
-        n_int = np.int32(y)
-        n_int -= np.int32(F32(n_int) > y)  # floor
-        n = F32(n_int)
-        r = v - n * _LN2_HI - n * _LN2_LO
-        p = F32(1.9875691500e-4)
-        p = p * r + F32(1.3981999507e-3)
-        p = p * r + F32(8.3334519073e-3)
-        p = p * r + F32(4.1665795894e-2)
-        p = p * r + F32(1.6666665459e-1)
-        p = p * r + F32(5.0000001201e-1)
-        x[j] = p * r * r + r + F32(1.0)
-        bits[j] = (n_int + np.int32(127)) << np.int32(23)
-    for j in range(x.size):
-        x[j] *= scale[j]
-
-
-@njit(inline="always", **_JIT)
+@njit(**_JIT)  # (not inlined: compiled once, not at each of eight call sites — 1.6 s less)
 def _to_lanes(x, n0, h, lanes, dst):
-    """dst[t, e, l] = x[n0 + l, h, t, e] for the block's lanes; lanes past them 0."""
+    """dst[t, e, l] = x[n0 + l, h, t, e] for the block's lanes (x: N, heads, T, e); lanes past
+    them 0."""
     if lanes < dst.shape[2]:
         dst[:] = F32(0.0)
-    for lane in range(lanes):
-        plane = x[n0 + lane, h]
-        for t in range(plane.shape[0]):
-            row = plane[t]
-            for e in range(row.size):
-                dst[t, e, lane] = row[e]
+    heads, plane = x.shape[1], x.shape[2] * x.shape[3]
+    _transpose_flat(
+        x.reshape(x.size), (n0 * heads + h) * plane, heads * plane, dst.reshape(dst.size), 0, dst.shape[2], lanes, plane
+    )
+
+
+@njit(**_JIT)
+def _from_lanes(src, n0, h, lanes, x):
+    """x[n0 + l, h, t, e] = src[t, e, l] for the block's lanes: _to_lanes the other way."""
+    heads, plane = x.shape[1], x.shape[2] * x.shape[3]
+    _transpose_flat(
+        src.reshape(src.size), 0, src.shape[2], x.reshape(x.size), (n0 * heads + h) * plane, heads * plane, plane, lanes
+    )
+
+
+@njit(inline="always", **_JIT)
+def _lane_dots(a, b, dst):
+    """dst[l] = Σ_e a[e, l]·b[e, l]. For d = 16 (the ViT's heads) the sum is a loop of constant
+    length inside the loop over lanes: LLVM unrolls it, vectorises the lanes and keeps the sum in
+    a register (2.2× the speed of adding into dst row by row, as other d do)."""
+    d, width = a.shape
+    if d == 16:
+        for lane in range(width):
+            total = F32(0.0)
+            for e in range(16):
+                total += a[e, lane] * b[e, lane]
+            dst[lane] = total
+        return
+    for lane in range(width):
+        dst[lane] = F32(0.0)
+    for e in range(d):
+        for lane in range(width):
+            dst[lane] += a[e, lane] * b[e, lane]
+
+
+@njit(inline="always", **_JIT)
+def _lane_weighted_sum(weights, values, dst):
+    """dst[e, l] = Σ_j weights[j, l]·values[j, e, l], ROWS_IN_REGISTERS rows j at a time summed
+    in a register (the loop of constant length is unrolled, as in _lane_dots), the rest one by one."""
+    tokens, d, width = values.shape
+    full = tokens - tokens % ROWS_IN_REGISTERS
+    dst[:] = F32(0.0)
+    for j0 in range(0, full, ROWS_IN_REGISTERS):
+        for e in range(d):
+            out = dst[e]
+            for lane in range(width):
+                total = F32(0.0)
+                for u in range(ROWS_IN_REGISTERS):
+                    total += weights[j0 + u, lane] * values[j0 + u, e, lane]
+                out[lane] += total
+    for j in range(full, tokens):
+        wj = weights[j]
+        for e in range(d):
+            out, ve = dst[e], values[j, e]
+            for lane in range(width):
+                out[lane] += wj[lane] * ve[lane]
+
+
+@njit(inline="always", **_JIT)
+def _softmax_lanes(s, top, bits):
+    """Each lane's softmax over the rows of s (rows, lanes) in place, given the rows' maximum in
+    top (which ends as 1 / the sum). exp is Cephes' expf (|rel. error| ≤ 3e-7; below −87 it
+    gives e^−87, not 0), its 2ⁿ built in the exponent bits of `bits`, an int32 scratch of s's
+    shape, so that the loops have no calls and vectorise."""
+    scale = bits.view(F32)
+    rows, width = s.shape
+    for j in range(rows):
+        sj, bj = s[j], bits[j]
+        for lane in range(width):
+            v = max(sj[lane] - top[lane], F32(-87.0))
+            y = v * _LOG2E + F32(0.5)
+            n_int = np.int32(y)
+            n_int -= np.int32(F32(n_int) > y)  # floor
+            n = F32(n_int)
+            r = v - n * _LN2_HI - n * _LN2_LO
+            p = F32(1.9875691500e-4)
+            p = p * r + F32(1.3981999507e-3)
+            p = p * r + F32(8.3334519073e-3)
+            p = p * r + F32(4.1665795894e-2)
+            p = p * r + F32(1.6666665459e-1)
+            p = p * r + F32(5.0000001201e-1)
+            sj[lane] = p * r * r + r + F32(1.0)
+            bj[lane] = (n_int + np.int32(127)) << np.int32(23)
+    top[:] = F32(0.0)  # now the sums
+    for j in range(rows):
+        sj, scale_j = s[j], scale[j]
+        for lane in range(width):
+            sj[lane] *= scale_j[lane]
+            top[lane] += sj[lane]
+    for lane in range(width):
+        top[lane] = F32(1.0) / top[lane]
+    for j in range(rows):
+        sj = s[j]
+        for lane in range(width):
+            sj[lane] *= top[lane]
 
 
 @njit(parallel=True, **_JIT)
@@ -1309,8 +1402,7 @@ def _attention_forward(q, k, v, scale, out, probs):
     """P = softmax(Q Kᵀ · scale) and out = P V per (sample, head), a head and a block of up to
     ATTENTION_LANES samples per task, samples along the lanes (see above). The loops run over all
     ATTENTION_LANES lanes even for a last, short block (its empty lanes hold zeros): a fixed
-    count keeps them vectorised. (A batch of 10 takes 110 µs, twice the row-by-row kernel's
-    time, which was dropped for its 2 s of compiling.)"""
+    count keeps them vectorised."""
     n_size, heads, tokens, d = q.shape
     blocks = (n_size + ATTENTION_LANES - 1) // ATTENTION_LANES
     for task in prange(heads * blocks):
@@ -1324,98 +1416,77 @@ def _attention_forward(q, k, v, scale, out, probs):
         _to_lanes(q, n0, h, lanes, ql)
         _to_lanes(k, n0, h, lanes, kl)
         _to_lanes(v, n0, h, lanes, vl)
-        s = np.empty((tokens, width), dtype=F32)  # row i of the scores, then of P
-        bits = np.empty(tokens * width, dtype=np.int32)
-        o = np.empty((d, width), dtype=F32)
+        q_run = ql.reshape(ql.size)
+        for x in range(q_run.size):  # Q · scale, so that the scores come scaled
+            q_run[x] *= scale
+        p = np.empty((tokens, tokens, width), dtype=F32)  # the scores, row by row made P
+        o = np.empty((tokens, d, width), dtype=F32)
+        bits = np.empty((tokens, width), dtype=np.int32)
         top = np.empty(width, dtype=F32)
         for i in range(tokens):
-            qi = ql[i]
+            s = p[i]
             for j in range(tokens):
-                sj, kj = s[j], kl[j]
-                sj[:] = F32(0.0)
-                for e in range(d):
-                    qe, ke = qi[e], kj[e]
-                    for lane in range(width):
-                        sj[lane] += qe[lane] * ke[lane]
+                _lane_dots(ql[i], kl[j], s[j])
             top[:] = s[0]
             for j in range(1, tokens):
                 sj = s[j]
                 for lane in range(width):
                     top[lane] = max(top[lane], sj[lane])
-            for j in range(tokens):
-                sj = s[j]
-                for lane in range(width):
-                    sj[lane] = (sj[lane] - top[lane]) * scale
-            _exp_run(s.reshape(tokens * width), bits)
-            top[:] = s[0]  # now the sums
-            for j in range(1, tokens):
-                sj = s[j]
-                for lane in range(width):
-                    top[lane] += sj[lane]
-            for lane in range(width):
-                top[lane] = F32(1.0) / top[lane]
-            o[:] = F32(0.0)
-            for j in range(tokens):
-                sj, vj = s[j], vl[j]
-                for lane in range(width):
-                    sj[lane] *= top[lane]
-                for e in range(d):
-                    oe, ve = o[e], vj[e]
-                    for lane in range(width):
-                        oe[lane] += sj[lane] * ve[lane]
-            for lane in range(lanes):
-                p_row, o_row = probs[n0 + lane, h, i], out[n0 + lane, h, i]
-                for j in range(tokens):
-                    p_row[j] = s[j, lane]
-                for e in range(d):
-                    o_row[e] = o[e, lane]
-
-
-@njit(inline="always", **_JIT)
-def _dot(x, y):
-    """x · y for two 1-D runs of the same length."""
-    total = F32(0.0)
-    for e in range(x.size):
-        total += x[e] * y[e]
-    return total
-
-
-@njit(inline="always", **_JIT)
-def _add_scaled_pair(a, x, b, y, dst_a, dst_b):
-    """dst_a += a·x and dst_b += b·y, over 0-based runs."""
-    for e in range(dst_a.size):
-        dst_a[e] += a * x[e]
-        dst_b[e] += b * y[e]
+            _softmax_lanes(s, top, bits)
+            _lane_weighted_sum(s, vl, o[i])
+        _from_lanes(p, n0, h, lanes, probs)
+        _from_lanes(o, n0, h, lanes, out)
 
 
 @njit(parallel=True, **_JIT)
 def _attention_backward(q, k, v, probs, dout, scale, dq, dk, dv):
-    """Per (sample, head), on its 2-D (T, d) planes: dP_ij = dout_i · v_j and
-    dS_ij = P_ij (dP_ij − Σ_j dP_ij P_ij); dV += Pᵀ dout, dQ = dS K · scale, dK += dSᵀ Q · scale."""
-    n_size, heads, tokens, _ = q.shape
-    for task in prange(n_size * heads):
-        n = task // heads
+    """dP_ij = dout_i · v_j and dS_ij = P_ij (dP_ij − Σ_j dP_ij P_ij) · scale row by row, with
+    dQ_i = Σ_j dS_ij K_j; then dK_j = Σ_i dS_ij Q_i and dV_j = Σ_i P_ij dout_i from dS and P
+    kept transposed. Samples along the lanes, as in the forward."""
+    n_size, heads, tokens, d = q.shape
+    blocks = (n_size + ATTENTION_LANES - 1) // ATTENTION_LANES
+    for task in prange(heads * blocks):
         h = task % heads
-        qh, kh, vh, ph, doh = q[n, h], k[n, h], v[n, h], probs[n, h], dout[n, h]
-        dqh, dkh, dvh = dq[n, h], dk[n, h], dv[n, h]
-        dp = np.empty(tokens, dtype=F32)
-        dvh[:] = F32(0.0)
-        dkh[:] = F32(0.0)
+        n0 = (task // heads) * ATTENTION_LANES
+        lanes = min(ATTENTION_LANES, n_size - n0)
+        width = ATTENTION_LANES
+        ql = np.empty((tokens, d, width), dtype=F32)
+        kl = np.empty((tokens, d, width), dtype=F32)
+        vl = np.empty((tokens, d, width), dtype=F32)
+        dol = np.empty((tokens, d, width), dtype=F32)
+        pl = np.empty((tokens, tokens, width), dtype=F32)
+        _to_lanes(q, n0, h, lanes, ql)
+        _to_lanes(k, n0, h, lanes, kl)
+        _to_lanes(v, n0, h, lanes, vl)
+        _to_lanes(dout, n0, h, lanes, dol)
+        _to_lanes(probs, n0, h, lanes, pl)
+        ds = np.empty((tokens, tokens, width), dtype=F32)  # ds[i]: row i of dP, then of dS
+        ds_t = np.empty((tokens, tokens, width), dtype=F32)  # ds_t[j, i] = dS_ij
+        p_t = np.empty((tokens, tokens, width), dtype=F32)  # p_t[j, i] = P_ij
+        weighted = np.empty(width, dtype=F32)
         for i in range(tokens):
-            doi, pi, qi, dqi = doh[i], ph[i], qh[i], dqh[i]
-            dqi[:] = F32(0.0)
-            weighted = F32(0.0)
+            pi, dsi = pl[i], ds[i]
             for j in range(tokens):
-                s = _dot(doi, vh[j])
-                dp[j] = s
-                weighted += s * pi[j]
+                _lane_dots(dol[i], vl[j], dsi[j])
+            weighted[:] = F32(0.0)
             for j in range(tokens):
-                p = pi[j]
-                ds = p * (dp[j] - weighted) * scale
-                _add_scaled_pair(p, doi, ds, qi, dvh[j], dkh[j])
-                kj = kh[j]
-                for e in range(dqi.size):
-                    dqi[e] += ds * kj[e]
+                dsj, pj = dsi[j], pi[j]
+                for lane in range(width):
+                    weighted[lane] += dsj[lane] * pj[lane]
+            for j in range(tokens):
+                dsj, pj, ds_tj, p_tj = dsi[j], pi[j], ds_t[j, i], p_t[j, i]
+                for lane in range(width):
+                    g = pj[lane] * (dsj[lane] - weighted[lane]) * scale
+                    dsj[lane] = g
+                    ds_tj[lane] = g
+                    p_tj[lane] = pj[lane]
+        grad = np.empty((tokens, d, width), dtype=F32)
+        for part in range(3):  # dQ = dS K, dK = dSᵀ Q, dV = Pᵀ dout (one call site each: less to compile)
+            weights = ds if part == 0 else (ds_t if part == 1 else p_t)
+            values = kl if part == 0 else (ql if part == 1 else dol)
+            for r in range(tokens):
+                _lane_weighted_sum(weights[r], values, grad[r])
+            _from_lanes(grad, n0, h, lanes, dq if part == 0 else (dk if part == 1 else dv))
 
 
 @njit(parallel=True, **_JIT)
@@ -1491,6 +1562,12 @@ def _adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, correct
     for chunk in prange(UPDATE_CHUNKS):
         start, stop = chunk * step, min(size, (chunk + 1) * step)
         _adam_range(param, grad, m, v, start, stop, lr, beta1, beta2, eps, weight_decay, correction1, correction2)
+
+
+def _contiguous_f32(*arrays):
+    """The arrays as C-contiguous float32 (copied only where they are not): the attention
+    kernels index them flat."""
+    return tuple(np.ascontiguousarray(a, dtype=F32) for a in arrays)
 
 
 def _keep_freed_memory() -> None:
@@ -1768,16 +1845,17 @@ class CpuBackend(ReferenceBackend):
 
     # attention -----------------------------------------------------------------
     def attention_forward(self, q, k, v):
+        q, k, v = _contiguous_f32(q, k, v)
         n, heads, tokens, d = q.shape
-        out = np.empty_like(q)
+        out = np.empty(q.shape, dtype=F32)
         probs = np.empty((n, heads, tokens, tokens), dtype=F32)
         _attention_forward(q, k, v, F32(1.0 / math.sqrt(d)), out, probs)
         return out, probs
 
     def attention_backward(self, q, k, v, probs, dout):
-        dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
-        scale = F32(1.0 / math.sqrt(q.shape[-1]))
-        _attention_backward(q, k, v, probs, np.ascontiguousarray(dout), scale, dq, dk, dv)
+        q, k, v, probs, dout = _contiguous_f32(q, k, v, probs, dout)
+        dq, dk, dv = (np.empty(q.shape, dtype=F32) for _ in range(3))
+        _attention_backward(q, k, v, probs, dout, F32(1.0 / math.sqrt(q.shape[-1])), dq, dk, dv)
         return dq, dk, dv
 
     def split_heads(self, qkv, heads):
