@@ -110,6 +110,98 @@ def test_transpose_in_tiles_and_edges(shape):
     np.testing.assert_array_equal(_t(x), np.swapaxes(x, -1, -2))
 
 
+class _StepsRecorded:
+    """A cpu backend whose warm-up steps only record that they ran."""
+
+    def __init__(self, monkeypatch, helper_exit=0, polls_before_exit=2):
+        from nnsim.engine.backends import cpu as cpu_module
+
+        self.ran, self.reports, self.asked, self.killed = [], [], [], []
+        backend = cpu_module.CpuBackend()
+        names = ("matrix product", "conv block", "attention", "max-pool", "optimizers")
+        monkeypatch.setattr(
+            backend, "_warm_up_steps", lambda: [(name, lambda name=name: self.ran.append(name)) for name in names]
+        )
+        monkeypatch.setattr(backend, "COLD_FIRST_STEP_S", -1.0)  # every first step counts as compiled
+        monkeypatch.setattr(cpu_module.time, "sleep", lambda seconds: None)
+        recorder = self
+
+        class Helper:
+            polls = 0
+            returncode = None
+
+            def poll(self):
+                self.polls += 1
+                if self.polls > polls_before_exit:
+                    self.returncode = helper_exit
+                return self.returncode
+
+            def kill(self):
+                recorder.killed.append(True)
+
+            def wait(self):
+                return self.returncode
+
+        def start(names):
+            self.asked.append(list(names))
+            return Helper()
+
+        monkeypatch.setattr(cpu_module, "_compile_in_another_process", start)
+        self.backend = backend
+
+    def warm_up(self, report=None, **options):
+        self.backend.warm_up(report or (lambda *args: self.reports.append(args)), **options)
+
+
+def test_a_cold_warm_up_compiles_the_conv_block_in_a_second_process_meanwhile(monkeypatch):
+    steps = _StepsRecorded(monkeypatch)
+    steps.warm_up()
+    assert steps.asked == [["conv block"]]  # the lazy max-pool is not needed, so not compiled
+    assert steps.ran == ["matrix product", "attention", "optimizers", "conv block"]  # loaded last, from the cache
+    waits = [done for name, done, _ in steps.reports if name == "conv block"]
+    assert len(waits) == 3  # reported before each poll, the progress display stays alive
+    assert [done for _, done, _ in steps.reports] == sorted(done for _, done, _ in steps.reports)
+    assert steps.reports[-1] == ("ready", 4, 4) and not steps.killed
+
+
+def test_a_warm_up_with_a_failed_helper_compiles_everything_itself(monkeypatch):
+    steps = _StepsRecorded(monkeypatch, helper_exit=1)
+    steps.warm_up(everything=True)
+    assert steps.asked == [["conv block", "max-pool"]]
+    assert sorted(steps.ran) == sorted(["matrix product", "conv block", "attention", "max-pool", "optimizers"])
+
+
+def test_ctrl_c_during_a_warm_up_stops_its_helper(monkeypatch):
+    steps = _StepsRecorded(monkeypatch, polls_before_exit=100)
+
+    def report(name, done, total):
+        if name == "conv block":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        steps.warm_up(report)
+    assert steps.killed == [True] and "conv block" not in steps.ran
+
+
+def test_a_warm_cache_starts_no_helper(monkeypatch, cpu):
+    from nnsim.engine.backends import cpu as cpu_module
+
+    started = []
+    monkeypatch.setattr(cpu_module, "_compile_in_another_process", lambda names: started.append(names))
+    cpu.warm_up()  # every kernel is compiled in this process already: the first step takes microseconds
+    assert started == []
+
+
+def test_the_helper_process_compiles_into_the_cache(tmp_path, monkeypatch):
+    from nnsim.engine.backends.cpu import _compile_in_another_process
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    helper = _compile_in_another_process(["transpose"])
+    assert helper.wait(timeout=120) == 0
+    cached = {path.name.split(".")[1].split("-")[0] for path in tmp_path.rglob("*.nbi")}
+    assert "_transpose" in cached and "_gemm_nt" not in cached  # what it was asked for, no more
+
+
 def test_the_attention_softmax_is_float32_accurate():
     """The attention softmax's own exp (a polynomial, so that its loop vectorises) against
     float64: each lane is a softmax of two scores, x ≤ 0 and 0, so that P = eˣ / (eˣ + 1)."""
