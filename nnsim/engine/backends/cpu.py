@@ -1401,6 +1401,22 @@ def _softmax_lanes(s, top, bits):
             sj[lane] *= top[lane]
 
 
+@njit(inline="always", **_JIT)
+def _task_in_lanes(task, q, k, v):
+    """A parallel attention task's head, first sample and sample count, and its q, k, v in lanes
+    (inlined, so that the parallel loop still sees, and hoists, the allocations)."""
+    n_size, heads, tokens, d = q.shape
+    h, n0 = task % heads, (task // heads) * ATTENTION_LANES
+    lanes = min(ATTENTION_LANES, n_size - n0)
+    ql = np.empty((tokens, d, ATTENTION_LANES), dtype=F32)
+    kl = np.empty((tokens, d, ATTENTION_LANES), dtype=F32)
+    vl = np.empty((tokens, d, ATTENTION_LANES), dtype=F32)
+    _to_lanes(q, n0, h, lanes, ql)
+    _to_lanes(k, n0, h, lanes, kl)
+    _to_lanes(v, n0, h, lanes, vl)
+    return h, n0, lanes, ql, kl, vl
+
+
 @njit(parallel=True, **_JIT)
 def _attention_forward(q, k, v, scale, out, probs):
     """P = softmax(Q Kᵀ · scale) and out = P V per (sample, head), a head and a block of up to
@@ -1408,18 +1424,9 @@ def _attention_forward(q, k, v, scale, out, probs):
     ATTENTION_LANES lanes even for a last, short block (its empty lanes hold zeros): a fixed
     count keeps them vectorised."""
     n_size, heads, tokens, d = q.shape
-    blocks = (n_size + ATTENTION_LANES - 1) // ATTENTION_LANES
-    for task in prange(heads * blocks):
-        h = task % heads
-        n0 = (task // heads) * ATTENTION_LANES
-        lanes = min(ATTENTION_LANES, n_size - n0)
-        width = ATTENTION_LANES
-        ql = np.empty((tokens, d, width), dtype=F32)
-        kl = np.empty((tokens, d, width), dtype=F32)
-        vl = np.empty((tokens, d, width), dtype=F32)
-        _to_lanes(q, n0, h, lanes, ql)
-        _to_lanes(k, n0, h, lanes, kl)
-        _to_lanes(v, n0, h, lanes, vl)
+    width = ATTENTION_LANES
+    for task in prange(heads * ((n_size + width - 1) // width)):
+        h, n0, lanes, ql, kl, vl = _task_in_lanes(task, q, k, v)
         q_run = ql.reshape(ql.size)
         for x in range(q_run.size):  # Q · scale, so that the scores come scaled
             q_run[x] *= scale
@@ -1448,20 +1455,11 @@ def _attention_backward(q, k, v, probs, dout, scale, dq, dk, dv):
     dQ_i = Σ_j dS_ij K_j; then dK_j = Σ_i dS_ij Q_i and dV_j = Σ_i P_ij dout_i from dS and P
     kept transposed. Samples along the lanes, as in the forward."""
     n_size, heads, tokens, d = q.shape
-    blocks = (n_size + ATTENTION_LANES - 1) // ATTENTION_LANES
-    for task in prange(heads * blocks):
-        h = task % heads
-        n0 = (task // heads) * ATTENTION_LANES
-        lanes = min(ATTENTION_LANES, n_size - n0)
-        width = ATTENTION_LANES
-        ql = np.empty((tokens, d, width), dtype=F32)
-        kl = np.empty((tokens, d, width), dtype=F32)
-        vl = np.empty((tokens, d, width), dtype=F32)
+    width = ATTENTION_LANES
+    for task in prange(heads * ((n_size + width - 1) // width)):
+        h, n0, lanes, ql, kl, vl = _task_in_lanes(task, q, k, v)
         dol = np.empty((tokens, d, width), dtype=F32)
         pl = np.empty((tokens, tokens, width), dtype=F32)
-        _to_lanes(q, n0, h, lanes, ql)
-        _to_lanes(k, n0, h, lanes, kl)
-        _to_lanes(v, n0, h, lanes, vl)
         _to_lanes(dout, n0, h, lanes, dol)
         _to_lanes(probs, n0, h, lanes, pl)
         ds = np.empty((tokens, tokens, width), dtype=F32)  # ds[i]: row i of dP, then of dS
