@@ -171,6 +171,22 @@ def test_a_warm_up_with_a_failed_helper_compiles_everything_itself(monkeypatch):
     assert sorted(steps.ran) == sorted(["matrix product", "conv block", "attention", "max-pool", "optimizers"])
 
 
+def test_a_warm_up_that_cannot_start_a_helper_compiles_in_order_itself(monkeypatch):
+    from nnsim.engine.backends import cpu as cpu_module
+
+    steps = _StepsRecorded(monkeypatch)
+    monkeypatch.setattr(cpu_module, "_compile_in_another_process", lambda names: None)
+    steps.warm_up()
+    assert steps.ran == ["matrix product", "conv block", "attention", "optimizers"]
+
+
+def test_no_interpreter_to_run_means_no_helper(monkeypatch):
+    from nnsim.engine.backends import cpu as cpu_module
+
+    monkeypatch.setattr(cpu_module.sys, "executable", "")
+    assert cpu_module._compile_in_another_process(["transpose"]) is None
+
+
 def test_ctrl_c_during_a_warm_up_stops_its_helper(monkeypatch):
     steps = _StepsRecorded(monkeypatch, polls_before_exit=100)
 

@@ -1566,13 +1566,16 @@ def _adam_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, correct
         _adam_range(param, grad, m, v, start, stop, lr, beta1, beta2, eps, weight_decay, correction1, correction2)
 
 
-def _compile_in_another_process(names) -> subprocess.Popen:
+def _compile_in_another_process(names) -> subprocess.Popen | None:
     """A Python process that runs the named warm-up steps: it compiles them into Numba's cache
     (the environment, and so the cache folder, is this process's). -P: not from the current
-    folder, where another copy of nnsim may lie."""
+    folder, where another copy of nnsim may lie. None where no process can be started."""
     code = "import sys; from nnsim.engine.backends.cpu import CpuBackend; CpuBackend().compile_steps(sys.argv[1:])"
     quiet = subprocess.DEVNULL
-    return subprocess.Popen([sys.executable, "-P", "-c", code, *names], stdin=quiet, stdout=quiet, stderr=quiet)
+    try:
+        return subprocess.Popen([sys.executable, "-P", "-c", code, *names], stdin=quiet, stdout=quiet, stderr=quiet)
+    except (OSError, ValueError, TypeError):  # no interpreter to run (embedded Python), no processes left
+        return None
 
 
 def _contiguous_f32(*arrays):
@@ -1648,6 +1651,7 @@ class CpuBackend(ReferenceBackend):
         helper = None
         if alongside and time.perf_counter() - started > self.COLD_FIRST_STEP_S and (os.cpu_count() or 1) > 1:
             helper = _compile_in_another_process([name for name, _ in alongside])
+        if helper is not None:
             rest = [step for step in rest if step not in alongside] + alongside
         try:
             for done, (name, run) in enumerate(rest, start=1):
