@@ -100,10 +100,11 @@ def test_weight_gradients_over_many_rows_keep_float32_precision(cpu):
     assert worst(dweight, dy.astype(np.float64).T @ tokens.astype(np.float64)) < 1e-6
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (16, 16), (15, 17), (17, 15), (48, 33), (2, 35, 16), (3, 16, 50)])
+@pytest.mark.parametrize("shape", [(1, 1), (16, 16), (15, 17), (17, 15), (48, 33), (2, 35, 16), (3, 16, 50), (130, 21)])
 def test_transpose_in_tiles_and_edges(shape):
-    """Matrix products transpose one operand in 16×16 tiles; rows and columns past the last
-    whole tile take another path, and a leading axis is a batch of matrices."""
+    """Matrix products transpose one operand in 8×8 tiles held in registers; rows and columns
+    past the last whole tile take another path, a leading axis is a batch of matrices, and
+    more than 64 rows are split among parallel tasks (the last one short)."""
     from nnsim.engine.backends.cpu import _t
 
     x = rand(np.random.default_rng(0), *shape)
