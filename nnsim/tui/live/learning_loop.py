@@ -2,7 +2,9 @@
 
 Two inputs, a hidden layer of a few neurons, two classes, a handful of points: small enough that
 every number fits on screen, in float64 so that backpropagation can be checked against finite
-differences (nnsim.engine.gradcheck) to the last digits.
+differences (nnsim.engine.gradcheck) to the last digits. The two classes overlap, so a network
+that fits every training point has fitted accidents of that sample: the validation loss turns up
+and the Trainer's early stopping puts the best epoch's weights back.
 """
 
 from __future__ import annotations
@@ -15,26 +17,37 @@ import numpy as np
 from nnsim.data.dataset import Dataset
 from nnsim.engine.gradcheck import numerical_gradient, relative_error
 from nnsim.engine.losses import softmax
-from nnsim.engine.trainer import TrainConfig, Trainer
+from nnsim.engine.trainer import DivergedEvent, EarlyStopEvent, EpochEvent, TrainConfig, Trainer, ValidationEvent
 
 PHASES = ("forward", "loss", "backward", "update")
+STEP_H = 1e-6  # the finite difference's nudge h
+SPREAD = 1.2  # how far the points scatter around their class's centre: enough for the clouds to overlap
 
 
 def two_blobs(points: int, seed: int) -> Dataset:
-    """Two classes of 2-D points (as 1×1×2 "images"): class 0 around (−1, −1), class 1 around (1, 1)."""
+    """Two overlapping classes of 2-D points (as 1×1×2 "images"): class 0 around (−1, −1), class 1
+    around (1, 1), each coordinate scattered by a normal of standard deviation SPREAD."""
     rng = np.random.default_rng(seed)
     labels = np.arange(points) % 2
     centres = np.where(labels[:, None] == 1, 1.0, -1.0)
-    x = (centres + 0.9 * rng.standard_normal((points, 2)))[:, None, None, :]
+    x = (centres + SPREAD * rng.standard_normal((points, 2)))[:, None, None, :]
     return Dataset("two blobs", x, labels, x[:0], labels[:0], ["blue", "red"], source="generated")
 
 
 @dataclass
 class Gradient:
-    name: str
+    name: str  # as the lesson writes it: W₁, b₁ (hidden layer), W₂, b₂ (output layer)
     analytic: np.ndarray  # ∇θ L by backpropagation
     numeric: np.ndarray  # by central differences
     error: float  # relative error between them
+
+
+@dataclass
+class Epoch:
+    train_loss: float  # over the training points, before this epoch's update
+    val_loss: float  # over the validation points, after it
+    train_right: int  # training points classified right, before the update
+    val_right: int  # validation points classified right, after it
 
 
 @dataclass
@@ -47,18 +60,25 @@ class LoopState:
     gradients: list[Gradient] = field(default_factory=list)
     before: dict[str, np.ndarray] = field(default_factory=dict)  # the weights before the last update
     after: dict[str, np.ndarray] = field(default_factory=dict)
-    history: list[tuple[float, float]] = field(default_factory=list)  # (train loss, validation loss) per epoch
+    epochs: list[Epoch] = field(default_factory=list)
+    best_epoch: int = 0  # 1-based epoch of the lowest validation loss so far (0: none yet)
+    restored: bool = False  # early stopping put the best epoch's weights back
     stopped: str = ""  # why epochs stopped: early stopping, or divergence
+
+    @property
+    def history(self) -> list[tuple[float, float]]:
+        """(train loss, validation loss) per epoch."""
+        return [(e.train_loss, e.val_loss) for e in self.epochs]
 
 
 class LearningLoop:
     """One tiny network, its data, and where it is in the loop."""
 
-    def __init__(self, lr: float = 0.5, hidden: int = 3, points: int = 16, seed: int = 0, patience: int = 3):
+    def __init__(self, lr: float = 0.5, hidden: int = 3, points: int = 16, seed: int = 2, patience: int = 10):
         config = TrainConfig(
             model="mlp",
             data="two blobs",
-            batch_size=points // 2,
+            batch_size=points // 2,  # all the training points in one batch: one update per epoch
             epochs=1,
             optimizer="sgd",
             momentum=0.0,
@@ -67,11 +87,13 @@ class LearningLoop:
             seed=seed,
             val_fraction=0.5,
             precision="float64",
+            patience=patience,  # the Trainer's own early stopping, which restores the best weights
             sizes={"hidden": [hidden], "activation": "relu"},
         )
         self.trainer = Trainer(config, two_blobs(points, seed))
         self.x, self.y = self.trainer.x_train, self.trainer.y_train
         self.patience = patience
+        self.names = _lesson_names([name for name, _ in self.trainer.model.named_parameters()])
         self.state = LoopState()
 
     @property
@@ -96,11 +118,14 @@ class LearningLoop:
             grads = trainer.backward(state.dlogits)
             state.gradients = [self._checked(name, grad) for name, grad in grads.items()]
         else:
-            state.before = trainer.model.state_dict()
+            state.before = self._weights()
             trainer.update()
-            state.after = trainer.model.state_dict()
+            state.after = self._weights()
         state.phase = (state.phase + 1) % len(PHASES)
         return phase
+
+    def _weights(self) -> dict[str, np.ndarray]:
+        return {self.names[name]: value for name, value in self.trainer.model.state_dict().items()}
 
     def _checked(self, name: str, grad) -> Gradient:
         params = dict(self.trainer.model.named_parameters())
@@ -108,36 +133,76 @@ class LearningLoop:
         def loss() -> float:
             return self.trainer.loss(self.trainer.forward(self.x), self.y)[0]
 
-        _, numeric = numerical_gradient(loss, params[name].value)
+        _, numeric = numerical_gradient(loss, params[name].value, h=STEP_H)
         analytic = np.array(grad, copy=True)
         self.trainer.forward(self.x)  # the layers keep this forward's values again, as backward left them
-        return Gradient(name, analytic, numeric.reshape(analytic.shape), relative_error(analytic, numeric))
+        error = relative_error(analytic, numeric)
+        return Gradient(self.names[name], analytic, numeric.reshape(analytic.shape), error)
 
-    def epoch(self) -> tuple[float, float] | None:
-        """One pass over the training points, then the validation loss; None once stopped."""
+    def epoch(self) -> Epoch | None:
+        """One pass over the training points, then the validation loss, by the Trainer; None once stopped.
+
+        The Trainer stops after `patience` epochs without a better validation loss and loads the
+        weights of the best epoch back into the network."""
         state, trainer = self.state, self.trainer
         if state.stopped:
             return None
+        number = len(state.epochs) + 1
+        current = Epoch(math.nan, math.nan, 0, 0)
+        n_train, n_val = len(self.y), len(trainer.y_val)
         with np.errstate(over="ignore", invalid="ignore"):
-            train_loss, _ = trainer.train_step(self.x, self.y)
-            val_loss, _ = trainer.evaluate(trainer.x_val, trainer.y_val)
+            for event in trainer.run_epoch(number):
+                if isinstance(event, EpochEvent):
+                    current.train_loss, current.train_right = event.train_loss, round(event.train_accuracy * n_train)
+                elif isinstance(event, ValidationEvent):
+                    current.val_loss, current.val_right = event.val_loss, round(event.val_accuracy * n_val)
+                    state.best_epoch = number if event.improved else state.best_epoch
+                elif isinstance(event, EarlyStopEvent):
+                    state.restored = True
+                elif isinstance(event, DivergedEvent):  # the Trainer kept the last weights whose loss was finite
+                    current.train_loss = event.loss
         state.phase = 0
-        state.history.append((train_loss, val_loss))
-        losses = [t for t, _ in state.history]
-        if not (math.isfinite(train_loss) and math.isfinite(val_loss)) or train_loss > 10 * max(losses[0], 1e-9):
-            state.stopped = (
-                f"diverged at epoch {len(losses)}: the loss grew to {train_loss:.3g}. η = {self.lr:g} is too large: "
-                "each step jumps past the valley's floor and lands higher up the other side."
+        state.epochs.append(current)
+        state.stopped = self._why_stopped(current)
+        return current
+
+    def _why_stopped(self, current: Epoch) -> str:
+        epochs, first = self.state.epochs, self.state.epochs[0].train_loss
+        if not (math.isfinite(current.train_loss) and math.isfinite(current.val_loss)) or (
+            current.train_loss > 10 * max(first, 1e-9)
+        ):
+            return (
+                f"diverged at epoch {len(epochs)}: the loss grew to {current.train_loss:.3g}. η = {self.lr:g} is too "
+                "large: each step jumps past the valley's floor and lands higher up the other side."
             )
-        elif _epochs_without_improvement([v for _, v in state.history]) >= self.patience:
-            best = int(np.argmin([v for _, v in state.history])) + 1
-            state.stopped = (
-                f"early stop at epoch {len(losses)}: the validation loss has not improved for {self.patience} "
-                f"epochs (best at epoch {best}); more training would fit the training points, not the task."
+        if not self.state.restored:
+            return ""
+        best = epochs[self.state.best_epoch - 1]
+        said = (
+            f"early stop at epoch {len(epochs)}: no better validation loss for {self.patience} epochs. "
+            f"The weights of epoch {self.state.best_epoch} (validation loss {best.val_loss:.4f}, {best.val_right}/"
+            f"{len(self.trainer.y_val)} right) are put back."
+        )
+        if overfitted(best, current):
+            said += (
+                f" Since then the training loss fell ({best.train_loss:.4f} → {current.train_loss:.4f}) while the "
+                f"validation loss rose ({best.val_loss:.4f} → {current.val_loss:.4f}): the network was fitting its "
+                "training points, not the task."
             )
-        return state.history[-1]
+        return said
 
 
-def _epochs_without_improvement(values: list[float]) -> int:
-    best = int(np.argmin(values))
-    return len(values) - 1 - best
+def overfitted(best: Epoch, last: Epoch) -> bool:
+    """The training loss fell clearly (by 5 %) after the best epoch while the validation loss rose clearly."""
+    return last.train_loss < 0.95 * best.train_loss and last.val_loss > 1.05 * best.val_loss
+
+
+def _lesson_names(engine_names: list[str]) -> dict[str, str]:
+    """The engine's parameter names (layers.2.weight …) as the lesson writes them: W₁, b₁, W₂, b₂."""
+    subscripts = "₁₂₃₄₅₆₇₈₉"
+    names, layer = {}, 0
+    for name in engine_names:
+        if name.endswith(".weight"):
+            layer += 1
+        names[name] = ("W" if name.endswith(".weight") else "b") + subscripts[layer - 1]
+    return names

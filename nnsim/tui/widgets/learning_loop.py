@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,7 +17,7 @@ from textual_plotext import PlotextPlot
 
 from nnsim.lessons.params import LearningLoopParams
 from nnsim.tui.formatting import number
-from nnsim.tui.live.learning_loop import PHASES, LearningLoop
+from nnsim.tui.live.learning_loop import PHASES, STEP_H, LearningLoop
 
 SHOWN = 3  # numbers of each parameter shown
 
@@ -93,20 +94,23 @@ class LearningLoopStepper(Vertical, can_focus=True):
             "update": self._update,
         }.get(self.last, self._intro)()
         self.query_one("#loop-detail", Static).update(detail)
-        status = Text(f"η = {self.loop.lr:g}   epochs: {len(state.history)}", style="bold")
-        if state.history:
-            train, val = state.history[-1]
-            status.append(f"   train loss {train:.4f}   validation loss {val:.4f}")
+        status = Text(f"η = {self.loop.lr:g}   epochs: {len(state.epochs)}", style="bold")
+        if state.epochs:
+            last, n_train, n_val = state.epochs[-1], len(self.loop.y), len(self.loop.trainer.y_val)
+            status.append(f"   last epoch: train loss {last.train_loss:.4f} ({last.train_right}/{n_train} right)")
+            status.append(f"   validation loss {last.val_loss:.4f} ({last.val_right}/{n_val} right)")
         if state.stopped:
             status.append(f"\n{state.stopped}", style="yellow")
         self.query_one("#loop-status", Static).update(status)
         self._plot()
 
     def _intro(self) -> Text:
-        n = len(self.loop.y)
+        n, n_val = len(self.loop.y), len(self.loop.trainer.y_val)
         return Text(
-            f"A network of 2 inputs → {self.params.hidden} ReLU neurons → 2 classes, and {n} training points.\n"
-            "Press s to run the next phase on all of them, e for a whole epoch.",
+            f"A network of 2 inputs → {self.params.hidden} ReLU neurons → 2 classes; {n} training points and "
+            f"{n_val} validation points from two overlapping clouds. (The inputs are first standardised, "
+            "(x − mean) / std, with the training data's mean and std: fixed, not learned.)\n"
+            "Press s to run the next phase on all training points, e for a whole epoch.",
             style="dim",
         )
 
@@ -140,7 +144,7 @@ class LearningLoopStepper(Vertical, can_focus=True):
         text.append(", ".join(f"({number(a, 3)}, {number(b, 3)})" for a, b in state.dlogits[:4]) + " …", style="dim")
         return text
 
-    def _backward(self) -> Table:
+    def _backward(self) -> Group:
         table = Table(
             "parameter",
             "∇θ L, backprop",
@@ -160,7 +164,14 @@ class LearningLoopStepper(Vertical, can_focus=True):
                 " ".join(f"{v:+.5f}" for v in flat_n[:SHOWN]) + more,
                 Text(f"{g.error:.1e}", style="green" if g.error < 1e-6 else "red"),
             )
-        return table
+        eps = np.finfo(np.float64).eps
+        note = Text(
+            f"Why not 0: the finite difference, with h = {STEP_H:g}, subtracts two losses that differ only in their "
+            f"last digits (float64 keeps about 16; ε = {eps:.1e}), and dividing by 2h magnifies their rounding "
+            f"about 1/h times. Backprop has no h: the error is the finite difference's.",
+            style="dim",
+        )
+        return Group(table, note)
 
     def _update(self) -> Text:
         state, lr = self.loop.state, self.loop.lr
@@ -181,12 +192,23 @@ class LearningLoopStepper(Vertical, can_focus=True):
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
-        history = self.loop.state.history
+        state = self.loop.state
+        history = state.history
         plot.display = bool(history)  # no empty frame before the first epoch
         if history:
             epochs = list(range(1, len(history) + 1))
             finite = [(t if np.isfinite(t) else 10.0, v if np.isfinite(v) else 10.0) for t, v in history]
             plt.plot(epochs, [t for t, _ in finite], label="train loss", color="cyan", marker="braille")
             plt.plot(epochs, [v for _, v in finite], label="validation loss", color="orange", marker="braille")
-        plt.xlabel("epoch")
+            if state.best_epoch:
+                plt.vline(state.best_epoch, color="green")
+            plt.xticks(_epoch_ticks(len(history)))
+        best = f"   (green line: best validation loss, epoch {state.best_epoch})" if state.best_epoch else ""
+        plt.xlabel("epoch" + best)
         plot.refresh()
+
+
+def _epoch_ticks(epochs: int) -> list[int]:
+    """Whole epochs to label on the x axis: 1, then every 1, 2 or 5 × 10^k, six or fewer."""
+    step = next(s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10**9) if epochs / s <= 6)
+    return [1, *range(step, epochs + 1, step)] if step > 1 else list(range(1, epochs + 1))

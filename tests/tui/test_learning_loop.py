@@ -1,0 +1,91 @@
+"""Lesson 9's learning loop does what the lesson says at the lesson's own settings: the validation
+loss turns up while the training loss falls, early stopping ends the run, and the best epoch's
+weights are put back."""
+
+import numpy as np
+
+from nnsim.lessons import parse_lesson
+from nnsim.tui.live.learning_loop import LearningLoop, overfitted
+from nnsim.tui.widgets.learning_loop import LearningLoopStepper
+from tests.tui.conftest import LESSONS, make_app, settle, shown
+
+LESSON = LESSONS / "09-the-learning-loop.md"
+EARLY_STOPPING_STEP = 2  # "Update, epochs and early stopping"
+
+
+def lesson_params():
+    step = parse_lesson(LESSON).steps[EARLY_STOPPING_STEP]
+    (block,) = [b for b in step.blocks if b.widget == "learning_loop"]
+    return block.params
+
+
+def loop_at_the_lessons_settings() -> LearningLoop:
+    p = lesson_params()
+    return LearningLoop(lr=p.lr, hidden=p.hidden, points=p.points, seed=p.seed, patience=p.patience)
+
+
+def run_to_the_stop(loop: LearningLoop) -> list[dict[str, np.ndarray]]:
+    """Every epoch's weights, as they were right after that epoch (before any restoring)."""
+    weights = []
+    while loop.epoch() is not None:
+        assert len(loop.state.epochs) <= 100, "no early stop within 100 epochs"
+        weights.append(loop.trainer.model.state_dict())
+    return weights
+
+
+def test_early_stopping_triggers_at_lesson_9s_settings_and_restores_the_best_weights():
+    loop = loop_at_the_lessons_settings()
+    weights = run_to_the_stop(loop)
+    state = loop.state
+    assert state.stopped.startswith("early stop") and state.restored
+    val_losses = [e.val_loss for e in state.epochs]
+    best = int(np.argmin(val_losses)) + 1
+    assert state.best_epoch == best and len(state.epochs) == best + loop.patience
+    restored = loop.trainer.model.state_dict()
+    for name, value in restored.items():
+        np.testing.assert_array_equal(value, weights[best - 1][name], err_msg=name)
+    val_now, accuracy_now = loop.trainer.evaluate(loop.trainer.x_val, loop.trainer.y_val)
+    assert val_now == val_losses[best - 1] < val_losses[-1]  # the best epoch's network, not the last one's
+    assert round(accuracy_now * len(loop.trainer.y_val)) == state.epochs[best - 1].val_right
+    assert f"weights of epoch {best}" in state.stopped and "put back" in state.stopped
+
+
+def test_the_validation_loss_rises_while_the_training_loss_falls_before_it_stops():
+    loop = loop_at_the_lessons_settings()
+    run_to_the_stop(loop)
+    epochs, best = loop.state.epochs, loop.state.best_epoch
+    after = epochs[best - 1 :]
+    assert all(b.val_loss > a.val_loss for a, b in zip(after, after[1:], strict=False))  # it turns up and keeps rising
+    assert all(b.train_loss < a.train_loss for a, b in zip(after, after[1:], strict=False))
+    assert epochs[-1].val_loss > 1.1 * epochs[best - 1].val_loss  # a rise the curve shows, not a wobble
+    assert epochs[0].val_loss > 1.5 * epochs[best - 1].val_loss  # and it fell a long way before that
+    assert overfitted(epochs[best - 1], epochs[-1]) and "fitting its training points" in loop.state.stopped
+    # the network gets more training points right and more validation points wrong
+    assert epochs[-1].train_right == len(loop.y) > epochs[best - 1].train_right
+    assert epochs[-1].val_right < epochs[best - 1].val_right
+
+
+def test_a_stop_on_a_plateau_does_not_claim_overfitting():
+    loop = LearningLoop(lr=1 / 16)  # too small a step: the validation loss barely moves, then stops improving
+    run_to_the_stop(loop)
+    assert loop.state.stopped.startswith("early stop") and loop.state.restored
+    assert "fitting its training points" not in loop.state.stopped
+
+
+async def test_the_lesson_step_shows_the_stop_and_the_best_epoch():
+    app = make_app(LESSON)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for _ in range(EARLY_STOPPING_STEP):
+            await pilot.press("right")
+            await settle(pilot)
+        stepper = app.screen.query_one(LearningLoopStepper)
+        for _ in range(10):
+            await pilot.press("r")
+            if stepper.loop.state.stopped:
+                break
+        await settle(pilot)
+        status = shown(stepper.query_one("#loop-status"))
+        best = stepper.loop.state.best_epoch
+        assert "early stop" in status and f"weights of epoch {best}" in status
+        assert f"epochs: {len(stepper.loop.state.epochs)}" in status
