@@ -89,3 +89,25 @@ async def test_the_lesson_step_shows_the_stop_and_the_best_epoch():
         best = stepper.loop.state.best_epoch
         assert "early stop" in status and f"weights of epoch {best}" in status
         assert f"epochs: {len(stepper.loop.state.epochs)}" in status
+
+
+def test_the_map_shows_what_the_network_says_now_and_leaves_backprop_alone():
+    from nnsim.engine.losses import softmax
+
+    loop = loop_at_the_lessons_settings()
+    loop.step()  # forward
+    loop.step()  # loss
+    loop.red_map(7, 5)  # drawn between phases, as the widget does
+    loop.step()  # backward: from the values the forward phase left in the layers
+    for gradient in loop.state.gradients:
+        assert gradient.error < 1e-6, gradient.name
+    run_to_the_stop(loop)  # the map after early stopping: the restored network's
+    x1_from, x1_to, x2_from, x2_to = loop.map_extent()
+    x1 = x1_from + (np.arange(7) + 0.5) * (x1_to - x1_from) / 7
+    x2 = x2_to - (np.arange(5) + 0.5) * (x2_to - x2_from) / 5
+    grid = np.array([[a, b] for b in x2 for a in x1]).reshape(-1, 1, 1, 2)
+    expected = softmax(np.asarray(loop.trainer.forward(grid)))[:, 1].reshape(5, 7)
+    np.testing.assert_allclose(loop.red_map(7, 5), expected, rtol=1e-12)
+    points = np.concatenate([loop.x, loop.trainer.x_val])[:, 0, 0]
+    assert x1_from < points[:, 0].min() and points[:, 0].max() < x1_to
+    assert x2_from < points[:, 1].min() and points[:, 1].max() < x2_to

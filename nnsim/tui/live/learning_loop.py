@@ -17,6 +17,7 @@ import numpy as np
 from nnsim.data.dataset import Dataset
 from nnsim.engine.gradcheck import numerical_gradient, relative_error
 from nnsim.engine.losses import softmax
+from nnsim.engine.models import model_from_config
 from nnsim.engine.trainer import DivergedEvent, EarlyStopEvent, EpochEvent, TrainConfig, Trainer, ValidationEvent
 
 PHASES = ("forward", "loss", "backward", "update")
@@ -95,6 +96,8 @@ class LearningLoop:
         self.patience = patience
         self.names = _lesson_names([name for name, _ in self.trainer.model.named_parameters()])
         self.state = LoopState()
+        model = self.trainer.model  # a twin draws the map, so the network's own layers keep their values for backward
+        self._twin = model_from_config(model.config, backend=model.be, dtype=np.float64)
 
     @property
     def lr(self) -> float:
@@ -123,6 +126,24 @@ class LearningLoop:
             state.after = self._weights()
         state.phase = (state.phase + 1) % len(PHASES)
         return phase
+
+    def map_extent(self) -> tuple[float, float, float, float]:
+        """(x₁ from, x₁ to, x₂ from, x₂ to): every point, training and validation, with a margin."""
+        points = np.concatenate([self.x, self.trainer.x_val])[:, 0, 0]
+        low, high = points.min(axis=0) - 0.5, points.max(axis=0) + 0.5
+        return float(low[0]), float(high[0]), float(low[1]), float(high[1])
+
+    def red_map(self, columns: int, rows: int) -> np.ndarray:
+        """p(red) the network gives the centre of each cell of a rows × columns grid over map_extent(),
+        row 0 at the top (largest x₂); computed by the engine, with the network's current weights."""
+        x1_from, x1_to, x2_from, x2_to = self.map_extent()
+        x1 = x1_from + (np.arange(columns) + 0.5) * (x1_to - x1_from) / columns
+        x2 = x2_to - (np.arange(rows) + 0.5) * (x2_to - x2_from) / rows
+        grid = np.stack(np.meshgrid(x1, x2), axis=-1).reshape(-1, 1, 1, 2)
+        self._twin.load_state_dict(self.trainer.model.state_dict())
+        with np.errstate(over="ignore", invalid="ignore"):
+            probabilities = softmax(np.asarray(self._twin.forward(grid)))
+        return probabilities[:, 1].reshape(rows, columns)
 
     def _weights(self) -> dict[str, np.ndarray]:
         return {self.names[name]: value for name, value in self.trainer.model.state_dict().items()}

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
@@ -20,6 +20,8 @@ from nnsim.tui.formatting import number
 from nnsim.tui.live.learning_loop import PHASES, STEP_H, LearningLoop
 
 SHOWN = 3  # numbers of each parameter shown
+MAP_COLUMNS, MAP_ROWS = 26, 13  # the map of what the network says where, in cells
+CLASS_COLOURS = ("rgb(110,170,255)", "rgb(255,100,100)")  # blue, red: the points
 
 
 class LearningLoopStepper(Vertical, can_focus=True):
@@ -50,7 +52,9 @@ class LearningLoopStepper(Vertical, can_focus=True):
         yield Static(id="loop-phases", classes="widget-title")
         yield Static(id="loop-detail")
         yield Static(id="loop-status")
-        yield PlotextPlot(id="loop-curves")
+        with Horizontal(id="loop-bottom"):
+            yield Static(id="loop-map")
+            yield PlotextPlot(id="loop-curves")
 
     def on_mount(self) -> None:
         self.redraw()
@@ -99,18 +103,21 @@ class LearningLoopStepper(Vertical, can_focus=True):
             last, n_train, n_val = state.epochs[-1], len(self.loop.y), len(self.loop.trainer.y_val)
             status.append(f"   last epoch: train loss {last.train_loss:.4f} ({last.train_right}/{n_train} right)")
             status.append(f"   validation loss {last.val_loss:.4f} ({last.val_right}/{n_val} right)")
+        if 0 < state.best_epoch < len(state.epochs):
+            so_far = "" if state.stopped else " so far"
+            status.append(f"\nlowest validation loss{so_far}: epoch {state.best_epoch} (the green line)", style="green")
         if state.stopped:
             status.append(f"\n{state.stopped}", style="yellow")
         self.query_one("#loop-status", Static).update(status)
+        self.query_one("#loop-map", Static).update(self._map())
         self._plot()
 
     def _intro(self) -> Text:
         n, n_val = len(self.loop.y), len(self.loop.trainer.y_val)
         return Text(
-            f"A network of 2 inputs → {self.params.hidden} ReLU neurons → 2 classes; {n} training points and "
-            f"{n_val} validation points from two overlapping clouds. (The inputs are first standardised, "
-            "(x − mean) / std, with the training data's mean and std: fixed, not learned.)\n"
-            "Press s to run the next phase on all training points, e for a whole epoch.",
+            f"2 inputs → {self.params.hidden} ReLU neurons → 2 classes; {n} training and {n_val} validation points "
+            "from two overlapping clouds. The inputs are first standardised with the training data's mean and std "
+            "(fixed, not learned).\nPress s to run the next phase on all training points, e for a whole epoch.",
             style="dim",
         )
 
@@ -187,6 +194,27 @@ class LearningLoopStepper(Vertical, can_focus=True):
         text.append("Then the loop starts again with the new weights (press s).", style="dim")
         return text
 
+    def _map(self) -> Text:
+        """Each cell coloured by the class the network gives its centre (brighter: surer), the
+        training points as ● and the validation points as ○ in their own class's colour."""
+        loop = self.loop
+        red = loop.red_map(MAP_COLUMNS, MAP_ROWS)
+        marks: dict[tuple[int, int], tuple[str, int]] = {}
+        x1_from, x1_to, x2_from, x2_to = loop.map_extent()
+        for points, labels, mark in ((loop.trainer.x_val, loop.trainer.y_val, "○"), (loop.x, loop.y, "●")):
+            for (x1, x2), label in zip(points[:, 0, 0], labels, strict=True):
+                column = min(MAP_COLUMNS - 1, int((x1 - x1_from) / (x1_to - x1_from) * MAP_COLUMNS))
+                row = min(MAP_ROWS - 1, int((x2_to - x2) / (x2_to - x2_from) * MAP_ROWS))
+                marks[row, column] = (mark, int(label))
+        text = Text("what the network says where\n", style="bold")
+        for row in range(MAP_ROWS):
+            for column in range(MAP_COLUMNS):
+                mark, label = marks.get((row, column), (" ", 0))
+                text.append(mark, style=f"bold {CLASS_COLOURS[label]} on {_region_colour(red[row, column])}")
+            text.append("\n")
+        text.append("● training  ○ validation\nx₁ →, x₂ ↑; brighter: surer", style="dim")
+        return text
+
     def _plot(self) -> None:
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
@@ -200,11 +228,10 @@ class LearningLoopStepper(Vertical, can_focus=True):
             finite = [(t if np.isfinite(t) else 10.0, v if np.isfinite(v) else 10.0) for t, v in history]
             plt.plot(epochs, [t for t, _ in finite], label="train loss", color="cyan", marker="braille")
             plt.plot(epochs, [v for _, v in finite], label="validation loss", color="orange", marker="braille")
-            if state.best_epoch:
+            if 0 < state.best_epoch < len(history):  # the best epoch is behind: mark it
                 plt.vline(state.best_epoch, color="green")
             plt.xticks(_epoch_ticks(len(history)))
-        best = f"   (green line: best validation loss, epoch {state.best_epoch})" if state.best_epoch else ""
-        plt.xlabel("epoch" + best)
+        plt.xlabel("epoch")
         plot.refresh()
 
 
@@ -212,3 +239,12 @@ def _epoch_ticks(epochs: int) -> list[int]:
     """Whole epochs to label on the x axis: 1, then every 1, 2 or 5 × 10^k, six or fewer."""
     step = next(s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10**9) if epochs / s <= 6)
     return [1, *range(step, epochs + 1, step)] if step > 1 else list(range(1, epochs + 1))
+
+
+def _region_colour(p_red: float) -> str:
+    """Dark blue where the network says blue, dark red where it says red, grey where it is unsure."""
+    strength = min(1.0, abs(p_red - 0.5) * 2)
+    grey = 45
+    if p_red >= 0.5:
+        return f"rgb({int(grey + 75 * strength)},{int(grey - 15 * strength)},{int(grey - 10 * strength)})"
+    return f"rgb({int(grey - 15 * strength)},{int(grey + 5 * strength)},{int(grey + 75 * strength)})"
