@@ -184,14 +184,20 @@ class LearningLoopStepper(Vertical, can_focus=True):
         state, lr = self.loop.state, self.loop.lr
         text = Text(f"4. Update: θ ← θ − η ∇θ L, with η = {lr:g}\n", style="bold")
         gradients = {g.name: g.analytic for g in state.gradients}
-        for name in list(state.after)[-2:]:  # the output layer: few enough numbers to show
+        shown = list(state.after)[-2:]  # the output layer: few enough numbers to show
+        for name in shown:
             before, after, grad = (a.reshape(-1)[:4] for a in (state.before[name], state.after[name], gradients[name]))
             parts = [
                 f"{number(b, 4)} − {lr:g}×({number(g, 4)}) = {number(a, 4)}"
                 for b, a, g in zip(before, after, grad, strict=True)
             ]
-            text.append(f"{name}: " + ";  ".join(parts) + "\n")
-        text.append("Then the loop starts again with the new weights (press s).", style="dim")
+            more = " …" if state.after[name].size > len(parts) else ""
+            text.append(f"{name}: " + ";  ".join(parts) + more + "\n")
+        others = [name for name in state.after if name not in shown]
+        text.append(
+            f"({', '.join(others)} change the same way.) Then the loop starts again with the new weights (press s).",
+            style="dim",
+        )
         return text
 
     def _map(self) -> Text:
