@@ -19,7 +19,7 @@ from nnsim.lessons.params import LearningLoopParams
 from nnsim.tui.formatting import number
 from nnsim.tui.live.learning_loop import PHASES, STEP_H, LearningLoop
 
-SHOWN = 3  # numbers of each parameter shown
+SHOWN = 2  # numbers of each parameter shown: one line a parameter at 70 columns
 MAP_COLUMNS, MAP_ROWS = 26, 13  # the map of what the network says where, in cells
 CLASS_COLOURS = ("rgb(110,170,255)", "rgb(255,100,100)")  # blue, red: the points
 
@@ -173,9 +173,9 @@ class LearningLoopStepper(Vertical, can_focus=True):
             )
         eps = np.finfo(np.float64).eps
         note = Text(
-            f"Why not 0: the finite difference, with h = {STEP_H:g}, subtracts two losses that differ only in their "
-            f"last digits (float64 keeps about 16; ε = {eps:.1e}), and dividing by 2h magnifies their rounding "
-            f"about 1/h times. Backprop has no h: the error is the finite difference's.",
+            "Why not 0: the finite difference subtracts two losses that agree in their first digits, and float64 "
+            f"keeps only about 16 (ε = {eps:.1e}); dividing that difference by 2h, with h = {STEP_H:g}, magnifies its "
+            "rounding 1/(2h) times. Backprop has no h: the leftover is almost all the finite difference's.",
             style="dim",
         )
         return Group(table, note)
