@@ -204,7 +204,7 @@ class LearningLoop:
             f"The weights of epoch {self.state.best_epoch} (validation loss {best.val_loss:.4f}, {best.val_right}/"
             f"{len(self.trainer.y_val)} right) are put back."
         )
-        if overfitted(best, current):
+        if overfitted(epochs[self.state.best_epoch - 1 :]):
             said += (
                 f" Since then the training loss fell ({best.train_loss:.4f} → {current.train_loss:.4f}) while the "
                 f"validation loss rose ({best.val_loss:.4f} → {current.val_loss:.4f}): the network was fitting its "
@@ -213,9 +213,12 @@ class LearningLoop:
         return said
 
 
-def overfitted(best: Epoch, last: Epoch) -> bool:
-    """The training loss fell clearly (by 5 %) after the best epoch while the validation loss rose clearly."""
-    return last.train_loss < 0.95 * best.train_loss and last.val_loss > 1.05 * best.val_loss
+def overfitted(since_best: list[Epoch]) -> bool:
+    """From the best epoch on, the training loss never went above the best epoch's and ended clearly
+    (5 %) lower, while the validation loss ended clearly higher: not a plateau, not a jumpy η."""
+    best, last = since_best[0], since_best[-1]
+    steady = all(e.train_loss <= best.train_loss for e in since_best)
+    return steady and last.train_loss < 0.95 * best.train_loss and last.val_loss > 1.05 * best.val_loss
 
 
 def _lesson_names(engine_names: list[str]) -> dict[str, str]:
