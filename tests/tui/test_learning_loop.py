@@ -112,3 +112,24 @@ def test_the_map_shows_what_the_network_says_now_and_leaves_backprop_alone():
     points = np.concatenate([loop.x, loop.trainer.x_val])[:, 0, 0]
     assert x1_from < points[:, 0].min() and points[:, 0].max() < x1_to
     assert x2_from < points[:, 1].min() and points[:, 1].max() < x2_to
+
+
+def test_the_counts_and_the_batch_the_lesson_names():
+    loop = loop_at_the_lessons_settings()
+    assert len(loop.y) == len(loop.trainer.y_val) == 8  # "8 training points (and 8 more held back)"
+    loop.epoch()
+    assert loop.trainer.steps == 1  # "all 8 training points go in one batch, so an epoch is one update"
+    for _ in range(3):  # forward, loss, backward
+        loop.step()
+    errors = [g.error for g in loop.state.gradients]
+    assert max(errors) < 1e-6 and min(errors) > 0  # "tiny, but not zero"
+
+
+def test_a_step_too_far_diverges_within_a_few_epochs():
+    step = parse_lesson(LESSON).steps[3]
+    (block,) = [b for b in step.blocks if b.widget == "learning_loop"]
+    p = block.params
+    loop = LearningLoop(lr=p.lr, hidden=p.hidden, points=p.points, seed=p.seed, patience=p.patience)
+    while loop.epoch() is not None:
+        assert len(loop.state.epochs) <= 6, "no divergence in a few epochs"
+    assert loop.state.stopped.startswith("diverged") and "too large" in loop.state.stopped
