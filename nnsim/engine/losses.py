@@ -1,6 +1,7 @@
-"""Softmax and the two losses of the workshop, from logits, with their gradients.
+"""Softmax and the two losses of the workshop, from logits, with their gradients; and squared error
+on the probabilities, which the lessons set beside them to show why classifiers do not train on it.
 
-All three work on the last axis and average over the batch. They start from logits rather than
+All of them work on the last axis and average over the batch. They start from logits rather than
 probabilities so that they stay finite when a probability underflows to 0 (log-sum-exp).
 """
 
@@ -64,6 +65,23 @@ def focal_loss(logits, labels, alpha=1.0, gamma: float = 2.0):
     onehot_minus_p = -np.exp(logp)
     onehot_minus_p[rows, labels] += 1
     return loss, g[:, None] * onehot_minus_p / n
+
+
+def squared_error(logits, labels):
+    """L = (1/N) Σ_n Σ_i (p[n, i] − y[n, i])² with p = softmax(logits) and y one-hot; returns (loss, dlogits).
+
+    The gradient goes back through softmax: with g = 2 (p − y), dL/dz_j = p_j (g_j − Σ_i g_i p_i) / N.
+    Softmax's slope p_j (δ_ij − p_i) is flat when one class has almost all the probability, so this
+    gradient fades when the network is confidently wrong, where cross-entropy's p − y does not.
+    """
+    logp, labels = _checked(logits, labels)
+    n = logp.shape[0]
+    p = np.exp(logp)
+    diff = p.copy()
+    diff[np.arange(n), labels] -= 1
+    g = 2 * diff
+    dlogits = p * (g - (g * p).sum(axis=-1, keepdims=True))
+    return (diff**2).sum(axis=-1).mean(), dlogits / n
 
 
 def _checked(logits, labels):

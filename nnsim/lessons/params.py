@@ -197,6 +197,7 @@ class LossExplorerParams(Params):
     other: list[float] = field(default_factory=lambda: [0.80, 0.10, 0.10])  # the second example (key e)
     alpha: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # focal loss weight per class
     gamma: float = 2.0
+    squared_error: bool = False  # also squared error, and the gradient each loss gives the true class
 
     def problems(self) -> list[str]:
         found = []

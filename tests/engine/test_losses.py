@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nnsim.engine.gradcheck import numerical_gradient, relative_error
-from nnsim.engine.losses import cross_entropy, focal_loss, softmax
+from nnsim.engine.losses import cross_entropy, focal_loss, softmax, squared_error
 from nnsim.errors import NnsimError
 
 GOOD = [0.01, 0.95, 0.04]  # cat, dog, car; the true class is dog
@@ -85,6 +85,26 @@ def test_cross_entropy_gradient(rng):
     _, analytic = cross_entropy(logits, labels)
     _, numeric = numerical_gradient(lambda: cross_entropy(logits, labels)[0], logits)
     assert relative_error(analytic, numeric) < 1e-6
+
+
+def test_squared_error_and_its_gradient(rng):
+    loss, _ = squared_error(logits_for(BAD), DOG)
+    assert loss == pytest.approx(0.8**2 + 0.9**2 + 0.1**2)
+    logits = rng.standard_normal((5, 4)) * 2
+    labels = rng.integers(0, 4, 5)
+    _, analytic = squared_error(logits, labels)
+    _, numeric = numerical_gradient(lambda: squared_error(logits, labels)[0], logits)
+    assert relative_error(analytic, numeric) < 1e-6
+
+
+def test_squared_errors_gradient_fades_when_confidently_wrong_and_cross_entropys_does_not():
+    """Why classifiers train on cross-entropy: the pull on the true class's logit as p(true) → 0."""
+    for p_true in (0.1, 0.01, 0.001):
+        logits = logits_for([1 - p_true, p_true])
+        _, ce = cross_entropy(logits, np.array([1]))
+        _, se = squared_error(logits, np.array([1]))
+        assert ce[0, 1] == pytest.approx(p_true - 1)  # p − y: stays near −1
+        assert se[0, 1] == pytest.approx(-4 * p_true * (1 - p_true) ** 2)  # → 0 with p_true
 
 
 def test_user_errors_are_clear():

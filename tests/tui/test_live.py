@@ -99,20 +99,6 @@ def test_the_learning_loop_stops_early_or_says_it_diverged():
     assert "diverged" in wild.state.stopped and "too large" in wild.state.stopped
 
 
-@pytest.mark.slow
-def test_focal_loss_recovers_the_rare_classes_in_the_lessons_demo():
-    from nnsim.lessons.params import ImbalanceParams
-    from nnsim.tui.live.losses import compare_on_imbalance
-
-    p = ImbalanceParams()  # what lesson 8 shows
-    result = compare_on_imbalance(p.epochs, p.hidden, p.gamma, p.seed)
-    rarest = int(np.argmin(result.train_counts))
-    assert result.train_counts[rarest] < result.train_counts[0] / 10
-    assert result.recall_focal[rarest] > result.recall_ce[rarest] + 0.1
-    rare = np.argsort(result.train_counts)[:2]  # the two rarest classes, on average
-    assert np.mean([result.recall_focal[c] for c in rare]) > np.mean([result.recall_ce[c] for c in rare])
-
-
 def test_the_conv_stepper_sums_are_the_reference_convolution():
     from nnsim.engine.backends import get_backend
     from nnsim.tui.live import vision

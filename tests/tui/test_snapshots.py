@@ -22,8 +22,10 @@ STEPS = [  # (lesson file, step index, what it shows)
     ("06-cnn-and-vit.md", 3, "conv_stepper_maps"),
     ("06-cnn-and-vit.md", 5, "vit_view"),
     ("07-softmax.md", 0, "softmax"),
+    ("07-softmax.md", 2, "softmax_temperature"),
     ("08-loss-functions.md", 1, "loss_explorer"),
     ("08-loss-functions.md", 2, "imbalance"),
+    ("08-loss-functions.md", 3, "softmax_and_loss"),
     ("09-the-learning-loop.md", 1, "learning_loop"),
     ("10-takeaways.md", 0, "lesson_links"),
 ]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnsim.engine.losses import cross_entropy, focal_loss, softmax
+from nnsim.engine.losses import cross_entropy, focal_loss, softmax, squared_error
 
 
 @dataclass
@@ -33,16 +33,19 @@ class LossTerms:
     alpha: float  # α of the true class
     focal: float  # −α (1 − p)^γ log p
     squared_error: float  # Σ (p_i − y_i)², for comparison
+    pull_ce: float  # dL/dz of the true class's logit under cross-entropy: p − 1
+    pull_se: float  # the same under squared error (through softmax)
 
 
 def loss_terms(probabilities, true_class: int, alpha, gamma: float) -> LossTerms:
-    """Both losses of one prediction, by the engine (from log-probabilities, whose softmax is p)."""
+    """Both losses of one prediction, and squared error beside them, by the engine (from
+    log-probabilities, whose softmax is p), with each one's gradient on the true class's logit."""
     p = np.asarray(probabilities, dtype=np.float64)
     logits = np.log(np.clip(p, 1e-300, None))[None]  # softmax(log p) = p when Σ p = 1
     label = np.array([true_class])
-    ce, _ = cross_entropy(logits, label)
+    ce, ce_grad = cross_entropy(logits, label)
     focal, _ = focal_loss(logits, label, alpha=list(alpha), gamma=gamma)
-    onehot = np.eye(len(p))[true_class]
+    se, se_grad = squared_error(logits, label)
     p_true = float(p[true_class])
     return LossTerms(
         p_true=p_true,
@@ -51,8 +54,22 @@ def loss_terms(probabilities, true_class: int, alpha, gamma: float) -> LossTerms
         modulator=(1 - p_true) ** gamma,
         alpha=float(alpha[true_class]),
         focal=float(focal),
-        squared_error=float(((p - onehot) ** 2).sum()),
+        squared_error=float(se),
+        pull_ce=float(ce_grad[0, true_class]),
+        pull_se=float(se_grad[0, true_class]),
     )
+
+
+def pulls_as_p_falls(p_true) -> tuple[np.ndarray, np.ndarray]:
+    """dL/dz of the true class's logit under cross-entropy and under squared error, for each
+    p(true), the rest on one wrong class: by the engine. Cross-entropy's stays near −1 as p → 0;
+    squared error's fades to 0."""
+    p = np.asarray(p_true, dtype=np.float64)
+    logits = np.log(np.stack([p, 1 - p], axis=1))
+    labels = np.zeros(1, dtype=np.int64)
+    ce = [cross_entropy(logits[i : i + 1], labels)[1][0, 0] for i in range(len(p))]
+    se = [squared_error(logits[i : i + 1], labels)[1][0, 0] for i in range(len(p))]
+    return np.array(ce), np.array(se)
 
 
 def loss_curve(p_true: np.ndarray, gamma: float, alpha: float = 1.0) -> np.ndarray:
@@ -64,42 +81,67 @@ def loss_curve(p_true: np.ndarray, gamma: float, alpha: float = 1.0) -> np.ndarr
 
 
 @dataclass
+class ImbalanceRun:
+    loss: str  # what the learner reads: "cross-entropy", "α-weighted CE", "focal (α, γ = 2)"
+    recall: list[float]  # per class, on the balanced test set
+
+    @property
+    def mean_recall(self) -> float:
+        """The mean of the classes' recalls: the accuracy on a test set where every class is equally common."""
+        return float(np.mean(self.recall))
+
+
+@dataclass
 class ImbalanceResult:
     class_names: list[str]
     train_counts: list[int]  # training images per class: the imbalance
-    alpha: list[float]  # focal loss's α: inverse class frequency, mean 1
-    recall_ce: list[float]  # per class, on the balanced test set
-    recall_focal: list[float]
+    test_counts: list[int]  # test images per class: the same for every class
+    alpha: list[float]  # the weighted losses' α: inverse class frequency, mean 1
+    runs: list[ImbalanceRun]  # cross-entropy, α-weighted cross-entropy, focal loss (α and γ)
 
 
-def compare_on_imbalance(epochs: int, hidden: int, gamma: float, seed: int, cancelled=lambda: False):
-    """Train one MLP with cross-entropy and one with focal loss on shapes-imbalanced (reference
-    backend, same seed, so the same first weights and data order); recall of each class on the test
-    set, where every class is equally common. None if cancelled."""
+def imbalance_losses(gamma: float, alpha: list[float]) -> list[tuple[str, dict]]:
+    """The three losses compared: what each adds to the one before it is the only difference.
+    α-weighted cross-entropy is the engine's focal loss with γ = 0."""
+    return [
+        ("cross-entropy", {"loss": "ce"}),
+        ("α-weighted CE", {"loss": "focal", "alpha": alpha, "gamma": 0.0}),
+        (f"focal (α, γ = {gamma:g})", {"loss": "focal", "alpha": alpha, "gamma": gamma}),
+    ]
+
+
+def compare_on_imbalance(epochs: int, hidden: int, gamma: float, seed: int, cancelled=lambda: False, started=None):
+    """Train the same MLP three times on shapes-imbalanced (reference backend, same seed, so the
+    same first weights and data order): with cross-entropy, with α-weighted cross-entropy, and with
+    focal loss (the same α and γ); recall of each class on the test set, where every class is
+    equally common. `started(i, name)` is told as run i begins. None if cancelled."""
     from nnsim.data.datasets import load_dataset
     from nnsim.engine.trainer import TrainConfig, Trainer
 
     data = load_dataset("shapes-imbalanced", seed=seed)
     counts = np.bincount(data.y_train, minlength=data.classes)
     alpha = (1.0 / counts) / (1.0 / counts).mean()
-    recalls = []
-    for loss in ("ce", "focal"):
+    runs = []
+    for i, (name, loss) in enumerate(imbalance_losses(gamma, [float(a) for a in alpha])):
+        if started is not None:
+            started(i, name)
         config = TrainConfig(
             model="mlp",
             data=data.name,
             epochs=epochs,
             backend="reference",
             seed=seed,
-            loss=loss,
-            alpha=[float(a) for a in alpha] if loss == "focal" else 1.0,
-            gamma=gamma,
             val_fraction=0.0,
             sizes={"hidden": [hidden]},
+            **loss,
         )
         trainer = Trainer(config, data)
         for _ in trainer.run():
             if cancelled():
                 return None
         predicted = np.asarray(trainer.forward(data.x_test)).argmax(axis=1)
-        recalls.append([float((predicted[data.y_test == c] == c).mean()) for c in range(data.classes)])
-    return ImbalanceResult(data.class_names, [int(c) for c in counts], [float(a) for a in alpha], *recalls)
+        runs.append(ImbalanceRun(name, [float((predicted[data.y_test == c] == c).mean()) for c in range(data.classes)]))
+    test_counts = np.bincount(data.y_test, minlength=data.classes)
+    return ImbalanceResult(
+        data.class_names, [int(c) for c in counts], [int(c) for c in test_counts], [float(a) for a in alpha], runs
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,7 +15,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from nnsim.lessons.params import SoftmaxParams
-from nnsim.tui.formatting import number
+from nnsim.tui.formatting import number, signed
 from nnsim.tui.live.losses import softmax_steps
 from nnsim.tui.messages import Publish
 
@@ -75,7 +76,7 @@ class SoftmaxBars(Vertical, can_focus=True):
         best = int(steps.probs.argmax())
         t = state.temperature
         table = Table(show_edge=False, box=None, padding=(0, 1), header_style="bold")
-        for column in ("class", "z", f"z/T (T = {number(t)})" if t != 1 else "", "e^(z/T)", "÷ Σ", "p", ""):
+        for column in ("class", "z", "z/T" if t != 1 else "", "e^(z/T)", "÷ Σ", "p", ""):
             table.add_column(column, no_wrap=True)
         for i, name in enumerate(state.classes):
             filled = int(round(steps.probs[i] * BAR_WIDTH))
@@ -95,11 +96,25 @@ class SoftmaxBars(Vertical, can_focus=True):
         summary.append(f"predicted: {state.classes[best]}", style="bold")
         summary.append(f" (the largest p, {steps.probs[best]:.1%})")
         if t < 1:
-            summary.append(f"\nT = {number(t)} < 1 sharpens: the top class takes more", style="italic")
+            summary.append(f"\nT = {t:g} < 1 sharpens: the top class takes more", style="italic")
         elif t > 1:
-            summary.append(f"\nT = {number(t)} > 1 flattens: the classes even out", style="italic")
+            summary.append(f"\nT = {t:g} > 1 flattens: the classes even out", style="italic")
+        summary.append_text(self._ratio(steps))
         self.query_one("#softmax-sum", Static).update(summary)
-        self.post_message(Publish(self, "probabilities", tuple(self.probabilities)))
+        self.post_message(Publish(self, "prediction", (state.classes, tuple(self.probabilities))))
+
+    def _ratio(self, steps) -> Text:
+        """The top two classes' probabilities divided: e to the power of their scores' difference (over T)."""
+        state = self.state
+        first, second = (int(i) for i in np.argsort(-steps.probs, kind="stable")[:2])
+        z1, z2, t = state.logits[first], state.logits[second], state.temperature
+        difference = f"{number(z1)} − {signed(z2)}"
+        exponent = f"({difference}) / {t:g}" if t != 1 else difference
+        ratio = steps.probs[first] / steps.probs[second]
+        return Text(
+            f"\np({state.classes[first]}) / p({state.classes[second]}) = {ratio:.3f}"
+            f" = e^({exponent}) = {np.exp((z1 - z2) / t):.3f}"
+        )
 
     def action_pick(self, direction: int) -> None:
         state = self.state
