@@ -60,8 +60,9 @@ async def test_lesson_7_a_difference_of_one_is_a_ratio_of_e_and_temperature_divi
         await pilot.press("right_square_bracket", "right_square_bracket")  # T = 0.5 → 2
         await settle(pilot)
         assert bars.state.temperature == 2.0 and max(bars.probabilities) < sharp  # T > 1 flattens
-        await pilot.press("left_square_bracket", "left_square_bracket", "left_square_bracket")  # T = 0.25
+        await pilot.press(*["left_square_bracket"] * 4)  # T = 0.125, the smallest: e^(z/T) up to e^16
         await settle(pilot)
+        assert bars.state.temperature == 0.125
         assert "…" not in as_drawn(bars.query_one("#softmax-table"))  # no number cut short
 
 

@@ -19,7 +19,7 @@ from nnsim.tui.formatting import number, signed
 from nnsim.tui.live.losses import softmax_steps
 from nnsim.tui.messages import Publish
 
-BAR_WIDTH = 20
+BAR_WIDTH = 10
 LIMIT = 10.0
 NEW_CLASS_NAMES = ("bird", "ship", "frog", "tree", "boat")
 
@@ -75,7 +75,7 @@ class SoftmaxBars(Vertical, can_focus=True):
         self.steps = steps = softmax_steps(state.logits, state.temperature)
         best = int(steps.probs.argmax())
         t = state.temperature
-        table = Table(show_edge=False, box=None, padding=(0, 1), header_style="bold")
+        table = Table(show_edge=False, box=None, padding=(0, 1), pad_edge=False, header_style="bold")
         for column in ("class", "z", "z/T" if t != 1 else "", "e^(z/T)", "÷ Σ", "p", ""):
             table.add_column(column, no_wrap=True)
         for i, name in enumerate(state.classes):
@@ -86,13 +86,13 @@ class SoftmaxBars(Vertical, can_focus=True):
                 Text(("▸ " if i == state.picked else "  ") + name, style="bold" if i == state.picked else ""),
                 number(state.logits[i]),
                 number(steps.scaled[i], 3) if t != 1 else "",
-                f"{steps.exps[i]:.4f}",
-                f"÷ {steps.total:.4f}",
+                compact(steps.exps[i]),
+                f"÷ {compact(steps.total)}",
                 Text(f"{steps.probs[i]:.4f}", style="bold reverse" if i == best else "bold"),
                 bar,
             )
         self.query_one("#softmax-table", Static).update(table)
-        summary = Text(f"Σ e^(z/T) = {steps.total:.4f}     Σ p = {steps.probs.sum():.4f}\n")
+        summary = Text(f"Σ e^(z/T) = {compact(steps.total)}     Σ p = {steps.probs.sum():.4f}\n")
         summary.append(f"predicted: {state.classes[best]}", style="bold")
         summary.append(f" (the largest p, {steps.probs[best]:.1%})")
         if t < 1:
@@ -148,3 +148,8 @@ class SoftmaxBars(Vertical, can_focus=True):
             state.temperature,
             min(state.picked, len(keep) - 1),
         )
+
+
+def compact(value: float) -> str:
+    """e^(z/T) in at most 9 characters: 4 decimals, or powers of ten when very large or small."""
+    return f"{value:.4f}" if 1e-3 <= value < 1e4 else f"{value:.3e}"
