@@ -56,6 +56,7 @@ class PixelGridParams(Params):
     zoom: list[int] = field(default_factory=lambda: [10, 10])  # (row, column) of the zoom window
     zoom_size: int = 5
     open_file: bool = True  # offer an input to open the learner's own image
+    normalize: bool = False  # also show the window as the shipped CNN's first layer normalises it
 
     def problems(self) -> list[str]:
         found = _at_least("zoom_size", self.zoom_size, 1)
@@ -124,11 +125,16 @@ class NetworkParams(Params):
     hidden: list[int] = field(default_factory=lambda: [16])
     steps: int = 300  # training steps before it is drawn
     seed: int = 0
+    compare: list[int] = field(default_factory=list)  # hidden sizes of a second network, trained alike
 
     def problems(self) -> list[str]:
         found = _at_least("steps", self.steps, 1)
         if not self.hidden or min(self.hidden) < 1:
             found.append(f"'hidden' must list at least one layer size >= 1, got {self.hidden}")
+        if self.compare and min(self.compare) < 1:
+            found.append(f"'compare' must list layer sizes >= 1 (or none), got {self.compare}")
+        if self.compare == self.hidden:
+            found.append("'compare' is the same network as 'hidden': there would be nothing to compare")
         return found
 
 

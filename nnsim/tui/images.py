@@ -42,17 +42,16 @@ def resolve_image(name: str, base: Path | None = None) -> Path:
     raise NnsimError(f"{name}: no such image (looked beside the lesson and in nnsim's sample_images)")
 
 
-def load_for_display(path: Path, largest_gray: int, largest_rgb: int) -> LoadedImage:
-    """The image as its tensor, shrunk (keeping its shape) when a side is longer than fits."""
+def load_for_display(path: Path, largest_gray: int, largest_rgb: int) -> tuple[LoadedImage, np.ndarray]:
+    """The file's own tensor, and the copy to draw: the same, or shrunk (keeping its shape) to fit."""
     loaded = load_image(path)
     largest = largest_rgb if loaded.tensor.ndim == 3 else largest_gray
     height, width = loaded.tensor.shape[-2:]
     if max(height, width) <= largest:
-        return loaded
+        return loaded, loaded.tensor
     scale = largest / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = load_image(path, size=size)
-    return LoadedImage(resized.tensor, loaded.original_size, loaded.original_mode, resized.notes)
+    return loaded, load_image(path, size=size).tensor
 
 
 def to_rgb(tensor: np.ndarray, tint: tuple[float, float, float] | None = None) -> np.ndarray:
@@ -63,13 +62,13 @@ def to_rgb(tensor: np.ndarray, tint: tuple[float, float, float] | None = None) -
     return array[..., None] * np.asarray(tint if tint is not None else (1.0, 1.0, 1.0))
 
 
-def frame_window(rgb: np.ndarray, row: int, col: int, size: int) -> np.ndarray:
-    """A copy of rgb with the pixels just around the window [row:row+size, col:col+size] tinted."""
+def frame_window(rgb: np.ndarray, row: int, col: int, size: int, width: int | None = None) -> np.ndarray:
+    """A copy of rgb with the pixels just around the window [row:row+size, col:col+width] tinted."""
     framed = rgb.copy()
-    height, width = rgb.shape[:2]
-    top, left, bottom, right = row - 1, col - 1, row + size, col + size
+    height, image_width = rgb.shape[:2]
+    top, left, bottom, right = row - 1, col - 1, row + size, col + (size if width is None else width)
     for r in range(max(top, 0), min(bottom, height - 1) + 1):
-        for c in range(max(left, 0), min(right, width - 1) + 1):
+        for c in range(max(left, 0), min(right, image_width - 1) + 1):
             if r in (top, bottom) or c in (left, right):
                 framed[r, c] = 0.25 * framed[r, c] + 0.75 * FRAME
     return framed

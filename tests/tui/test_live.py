@@ -60,6 +60,20 @@ def test_train_mlp_learns_and_its_activations_are_its_weights_at_work():
     np.testing.assert_allclose(trained.probabilities.sum(axis=1), 1.0, rtol=1e-6)
 
 
+def test_the_shipped_digit_networks_begin_with_normalize_by_their_training_digits():
+    """Lesson 2: the CNN and ViT nnsim ships normalise first, with mnist-mini's own mean and std."""
+    from nnsim.data.datasets import load_dataset
+    from nnsim.engine import layers as L
+    from nnsim.tui.live.classify import lesson_cnn
+    from nnsim.tui.live.vision import lesson_vit
+
+    (mean,), (std,) = load_dataset("mnist-mini").channel_stats()
+    for model, _ in (lesson_cnn(), lesson_vit()):
+        assert isinstance(model.layers[0], L.Normalize)
+        assert model.config.mean == pytest.approx([mean]) and model.config.std == pytest.approx([std])
+        assert not any(name.startswith("layers.0.") for name, _ in model.named_parameters())  # nothing in it is learned
+
+
 def test_classify_counts_the_cnns_parameters():
     from nnsim.tui.live.classify import lesson_cnn
 

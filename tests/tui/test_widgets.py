@@ -9,6 +9,7 @@ from textual.widgets import Button, Checkbox, Input
 
 from nnsim.data.images import load_image
 from nnsim.resources import shipped_path
+from nnsim.tui.formatting import number
 from nnsim.tui.widgets.activation_plot import ActivationPlot
 from nnsim.tui.widgets.classify import Classify
 from nnsim.tui.widgets.dense_layer import DenseLayer, MatrixRow
@@ -59,7 +60,7 @@ async def test_pixel_grid_rgb_channels(tmp_path):
         await settle(pilot)
         grid = app.screen.query_one(PixelGrid)
         assert grid.tensor.ndim == 3 and grid.tensor.shape[0] == 3
-        c, h, w = grid.tensor.shape
+        c, h, w = grid.picture.shape
         assert f"shrunk to fit: 3 × {h} × {w}" in shown(grid.query_one("#pixel-title"))
         assert len(grid.query(ImageCells)) == 4
         await pilot.press("c", "c")
@@ -68,6 +69,53 @@ async def test_pixel_grid_rgb_channels(tmp_path):
         green = [cell for cell in grid.query(ImageCells) if cell.channel == 1][0]
         await pilot.click(green, offset=(0, 0))
         assert grid.channel == 1
+
+
+async def test_pixel_grid_table_reads_the_files_own_tensor_at_its_own_indices(tmp_path):
+    """A photo is drawn shrunk, but the table shows X itself: its values, its indices."""
+    block = 'widget = "pixel_grid"\nimage = "photos/coffee.jpg"\nzoom = [100, 150]\nzoom_size = 4'
+    app = make_app(lesson_with(tmp_path, block))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        grid = app.screen.query_one(PixelGrid)
+        tensor = load_image(SAMPLES / "photos" / "coffee.jpg").tensor
+        np.testing.assert_array_equal(grid.tensor, tensor)
+        assert grid.picture.shape[-2:] != tensor.shape[-2:]  # drawn from a copy shrunk to fit
+        table = shown(grid.query_one("#zoom-values"))
+        assert "X[0, 100:104, 150:154]" in table
+        assert "  ".join(f"{v:.2f}" for v in tensor[0, 101, 150:154]) in table
+        await pilot.press("d", "c")  # one drawn pixel right, then the green channel
+        row, col = grid.zoom_row, grid.zoom_col
+        assert row == 100 and grid.shown_pixel(row, col)[1] == grid.shown_pixel(100, 150)[1] + 1
+        table = shown(grid.query_one("#zoom-values"))
+        assert f"X[1, {row}:{row + 4}, {col}:{col + 4}]" in table
+        assert "  ".join(f"{v:.2f}" for v in tensor[1, row + 3, col : col + 4]) in table
+        cells = grid.query_one(ImageCells)
+        await pilot.click(cells, offset=(10, 3))  # drawn pixel (6, 10): the tensor's pixels around its centre
+        height, width = tensor.shape[1:]
+        shown_h, shown_w = grid.picture.shape[1:]
+        assert grid.shown_pixel(grid.zoom_row + 2, grid.zoom_col + 2) == (6, 10)
+        assert (grid.zoom_row + 2, grid.zoom_col + 2) == (int(6.5 * height / shown_h), int(10.5 * width / shown_w))
+
+
+async def test_pixel_grid_normalises_as_the_shipped_cnns_first_layer(tmp_path):
+    """normalize = true: the window as (x − mean) / std, with the training digits' own mean and std."""
+    from nnsim.data.datasets import load_dataset
+
+    block = 'widget = "pixel_grid"\nimage = "digits/3.png"\nzoom = [10, 8]\nnormalize = true'
+    app = make_app(lesson_with(tmp_path, block))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        grid = app.screen.query_one(PixelGrid)
+        (mean,), (std,) = load_dataset("mnist-mini").channel_stats()
+        assert grid.normalisation.mean == pytest.approx(mean) and grid.normalisation.std == pytest.approx(std)
+        window = load_image(SAMPLES / "digits" / "3.png").tensor[10:15, 8:13]
+        np.testing.assert_allclose(grid.normalised_values(), (window - mean) / std, rtol=1e-5, atol=1e-6)
+        table = shown(grid.query_one("#zoom-normalised"))
+        assert f"(X − {mean:.4f}) / {std:.4f}" in table
+        row_14 = next(line.split() for line in table.splitlines() if line.split()[:1] == ["14"])
+        assert row_14[1:] == [number(v) for v in (window[4] - mean) / std]
+        assert (0 - mean) / std < 0 < 1 < (1 - mean) / std  # the lesson: black turns negative, ink above 1
 
 
 async def test_pixel_grid_opens_the_learners_own_file_and_reports_problems(tmp_path):
@@ -177,6 +225,32 @@ async def test_network_trains_on_real_digits_and_shows_them_flowing(tmp_path):
         assert net.sample == 2
 
 
+async def test_network_compares_two_networks_with_the_scores_it_computed(tmp_path):
+    """Lesson 5: both scores are shown, each the share of the whole test set its own weights name right."""
+    from nnsim.data.datasets import load_dataset
+
+    block = 'widget = "network"\nhidden = [8, 8]\ncompare = [8]\nsteps = 40'
+    app = make_app(lesson_with(tmp_path, block))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, seconds=120)
+        net = app.screen.query_one(NetworkDiagram)
+        deep, shallow = net.trained, net.compared
+        assert deep.hidden == (8, 8) and shallow.hidden == (8,)
+        assert deep.steps == shallow.steps == 40
+        data = load_dataset("mnist-mini")
+        status = shown(net.query_one("#network-status"))
+        assert f"{len(data.y_test):,} test digits" in status
+        for network, sizes in ((deep, "784 → 8 → 8 → 10"), (shallow, "784 → 8 → 10")):
+            x = (data.x_test.reshape(len(data.x_test), -1) - network.mean) / network.std
+            for layer, (weights, bias) in enumerate(zip(network.weights, network.biases, strict=True)):
+                x = x @ weights.T + bias
+                x = np.maximum(x, 0) if layer < len(network.weights) - 1 else x  # no activation on the output
+            accuracy = float(np.mean(np.argmax(x, axis=1) == data.y_test))
+            assert network.test_accuracy == pytest.approx(accuracy, abs=1.5 / len(data.y_test))
+            line = next(line for line in status.splitlines() if line.strip().startswith(sizes + " "))
+            assert f"{network.test_accuracy:.1%}" in line and "40 steps" in line
+
+
 async def test_classify_reads_the_sample_digits(tmp_path):
     block = 'widget = "classify"\nimages = ["digits/3.png", "digits/8.png", "missing.png"]'
     app = make_app(lesson_with(tmp_path, block))
@@ -232,8 +306,9 @@ async def test_pixel_grid_title_gives_the_files_real_shape(tmp_path):
         width, height = Image.open(SAMPLES / "photos" / "astronaut.jpg").size
         title = shown(grid.query_one("#pixel-title"))
         assert f"shape C × H × W = 3 × {height} × {width}" in title
-        shown_h, shown_w = grid.tensor.shape[-2:]
+        shown_h, shown_w = grid.picture.shape[-2:]
         assert (shown_h, shown_w) != (height, width) and f"shrunk to fit: 3 × {shown_h} × {shown_w}" in title
+        assert grid.tensor.shape == (3, height, width)  # the table reads the file's own tensor
 
 
 async def test_softmax_shows_the_workshops_figures_and_feeds_the_loss(tmp_path):

@@ -11,7 +11,9 @@ import numpy as np
 class TrainedMLP:
     weights: list[np.ndarray]  # (out, in) per Linear layer
     biases: list[np.ndarray]
-    test_accuracy: float
+    hidden: tuple[int, ...]
+    test_accuracy: float  # the share of the data set's test digits it names right
+    test_digits: int  # how many test digits that share is of
     steps: int
     images: np.ndarray  # a few test images (N, 1, 28, 28)
     labels: np.ndarray
@@ -78,6 +80,8 @@ def _train(hidden, steps, seed, cancelled) -> TrainedMLP | None:
         activations.append(outputs)
     logits = model.be.to_numpy(model.forward(model.be.asarray(images)))
     return TrainedMLP(
+        hidden=tuple(hidden),
+        test_digits=len(trainer.dataset.y_test),
         weights=[np.asarray(layer.weight.value, dtype=np.float64) for layer in linears],
         biases=[np.asarray(layer.bias.value, dtype=np.float64) for layer in linears],
         test_accuracy=accuracy,

@@ -105,7 +105,7 @@ class Classify(Vertical, can_focus=True):
         best, p_best = top[0]
         text.append("It says: ")
         text.append(f"{best}", style="bold reverse")
-        text.append(f"  ({p_best:.1%} sure)\n\n")
+        text.append(f"  (its share: {p_best:.1%})\n\n")  # a softmax share, not a measured confidence
         for label, p in top:
             filled = int(round(p * BAR_WIDTH))
             text.append(f"{label:>3} ")

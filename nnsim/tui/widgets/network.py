@@ -2,7 +2,8 @@
 
 Edges are blue for positive weights and red for negative ones, brighter the larger they are; nodes
 light up with their activation for the digit shown. Only the input pixels that matter most are
-drawn: 784 would be a grey wall.
+drawn: 784 would be a grey wall. With `compare`, a second network is trained alike and both scores
+on the test digits are shown, one line each.
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ OUTPUT_LABEL = 9  # cells right of the output nodes: "9 100%"
 EDGE_SHARE = 0.3  # draw the strongest 30 % of each layer's edges; all of them are a grey wall
 
 
+def layer_sizes(hidden) -> str:
+    return " → ".join(str(n) for n in [784, *hidden, 10])
+
+
+def sizes_of(network: TrainedMLP) -> str:
+    """784 → 32 → 10, read from the trained weights themselves."""
+    return " → ".join(str(n) for n in [network.weights[0].shape[1], *[w.shape[0] for w in network.weights]])
+
+
 def node_style(activation: float, top: float) -> Style:
     level = int(60 + 195 * min(1.0, max(0.0, activation) / top)) if top > 0 else 60
     return Style(color=f"rgb({level},{level},{level // 3})", bold=True)
@@ -52,11 +62,11 @@ class NetworkDiagram(Vertical, can_focus=True):
     def __init__(self, params: NetworkParams, base: Path | None = None):
         super().__init__()
         self.params = params
-        self.trained: TrainedMLP | None = None
+        self.trained: TrainedMLP | None = None  # the network drawn
+        self.compared: TrainedMLP | None = None  # the second one, when the step compares two
 
     def compose(self) -> ComposeResult:
-        sizes = " → ".join(str(n) for n in [784, *self.params.hidden, 10])
-        yield Static(f"A fully connected network: {sizes}", classes="widget-title")
+        yield Static(f"A fully connected network: {layer_sizes(self.params.hidden)}", classes="widget-title")
         yield Static(id="network-status")
         yield ProgressBar(total=None, show_eta=False, id="network-progress")
         with Horizontal(id="network-body"):
@@ -64,28 +74,42 @@ class NetworkDiagram(Vertical, can_focus=True):
             yield Static(id="network-canvas")
 
     def on_mount(self) -> None:
+        count = "two networks" if self.params.compare else "it"
         self.query_one("#network-status", Static).update(
-            f"Training it now: {self.params.steps} steps on real handwritten digits (mnist-mini)…"
+            f"Training {count} now: {self.params.steps} steps on real handwritten digits (mnist-mini)…"
         )
         self.train()
 
     @work(thread=True, exclusive=True)
     def train(self) -> None:
         worker = get_current_worker()
-        trained = train_mlp(
-            tuple(self.params.hidden), self.params.steps, self.params.seed, cancelled=lambda: worker.is_cancelled
-        )
-        if trained is not None:
-            self.app.call_from_thread(self._trained, trained)
+        trained = []
+        for hidden in [self.params.hidden, self.params.compare] if self.params.compare else [self.params.hidden]:
+            network = train_mlp(tuple(hidden), self.params.steps, self.params.seed, lambda: worker.is_cancelled)
+            if network is None:
+                return
+            trained.append(network)
+        self.app.call_from_thread(self._trained, *trained)
 
-    def _trained(self, trained: TrainedMLP) -> None:
-        self.trained = trained
+    def _trained(self, trained: TrainedMLP, compared: TrainedMLP | None = None) -> None:
+        self.trained, self.compared = trained, compared
         self.query_one("#network-progress").display = False
-        self.query_one("#network-status", Static).update(
-            f"Trained by nnsim's engine for {trained.steps} steps: {trained.test_accuracy:.1%} of the "
-            f"2,000 test digits right. Lines: the strongest weights, blue positive, red negative, brighter larger."
-        )
+        self.query_one("#network-status", Static).update(self.scores())
         self.redraw()
+
+    def scores(self) -> Text:
+        """Each network's share of the test digits named right, one line each: the figures to compare."""
+        networks = [self.trained] if self.compared is None else [self.trained, self.compared]
+        text = Text(f"Trained by nnsim's engine (seed {self.params.seed}); the share of the ")
+        text.append(f"{self.trained.test_digits:,} test digits, never seen in training, that it names right:\n")
+        width = max(len(sizes_of(n)) for n in networks)
+        for network in networks:
+            drawn = "  (drawn below)" if network is self.trained and self.compared is not None else ""
+            text.append(f"  {sizes_of(network):<{width}}  {network.steps} steps  ")
+            text.append(f"{network.test_accuracy:.1%}", style="bold")
+            text.append(f"{drawn}\n")
+        text.append("Lines: the strongest weights, blue positive, red negative, brighter larger.", style="dim")
+        return text
 
     @property
     def ready(self) -> bool:
@@ -113,7 +137,7 @@ class NetworkDiagram(Vertical, can_focus=True):
         probs = trained.probabilities[self.sample]
         digit = half_blocks(to_rgb(image))
         digit.append(f"\nthis digit: a {trained.labels[self.sample]}\n", style="bold")
-        digit.append(f"network says {int(np.argmax(probs))} ({probs.max():.0%})", style="dim")
+        digit.append(f"network says {int(np.argmax(probs))} (share {probs.max():.0%})", style="dim")
         self.query_one("#network-digit", Static).update(digit)
         self.query_one("#network-canvas", Static).update(self.diagram())
 

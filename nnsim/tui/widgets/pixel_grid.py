@@ -1,4 +1,8 @@
-"""PixelGrid: an image as the tensor a network sees, with a zoom window onto its 0..1 values."""
+"""PixelGrid: an image as the tensor a network sees, with a zoom window onto its 0..1 values.
+
+The table always reads the file's own tensor X, at X's own indices. A large image is drawn from a
+copy shrunk to fit the screen; the frame then marks the shown pixels the window lies in.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 from rich.text import Text
-from textual import events
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -16,6 +20,7 @@ from textual.widgets import Input, Static
 
 from nnsim.errors import NnsimError
 from nnsim.lessons.params import PixelGridParams
+from nnsim.tui.formatting import number
 from nnsim.tui.images import (
     CHANNEL_TINTS,
     frame_window,
@@ -25,6 +30,7 @@ from nnsim.tui.images import (
     to_rgb,
     value_style,
 )
+from nnsim.tui.live.pixels import Normalisation, cnn_normalisation, normalise
 
 LARGEST_GRAY = 48  # pixels along the longer side; larger images are shrunk to fit the screen
 LARGEST_RGB = 20  # an RGB image is drawn four times (colour and three channels)
@@ -63,6 +69,8 @@ class PixelGrid(Vertical, can_focus=True):
         self.params = params
         self.base = base
         self.tensor: np.ndarray | None = None  # (H,W) or (3,H,W), exactly what load_image gave
+        self.picture: np.ndarray | None = None  # the copy drawn on screen: the tensor, or shrunk to fit
+        self.normalisation: Normalisation | None = None  # the shipped CNN's, once loaded (normalize = true)
         self.name_shown = params.image
         self.notes: list[str] = []
         self.problem: str | None = None
@@ -74,7 +82,9 @@ class PixelGrid(Vertical, can_focus=True):
         yield Static(id="pixel-title", classes="widget-title")
         with Horizontal(id="pixel-top"):
             yield Horizontal(id="pixel-main")
-            yield Static(id="zoom-values")
+            with Vertical(id="zoom-tables"):
+                yield Static(id="zoom-values")
+                yield Static(id="zoom-normalised")
         yield Horizontal(id="pixel-channels")
         if self.params.open_file:
             yield Input(placeholder="your own image: type a path, then Enter", id="image-path")
@@ -82,18 +92,29 @@ class PixelGrid(Vertical, can_focus=True):
 
     def on_mount(self) -> None:
         self._rebuild()
+        if self.params.normalize:
+            self.load_normalisation()
+
+    @work(thread=True, exclusive=True, group="normalisation")
+    def load_normalisation(self) -> None:
+        """The shipped CNN is read off the UI thread; its first layer's figures are drawn then."""
+        normalisation = cnn_normalisation()
+        self.app.call_from_thread(self._normalisation_loaded, normalisation)
+
+    def _normalisation_loaded(self, normalisation: Normalisation) -> None:
+        self.normalisation = normalisation
+        self._redraw()
 
     # --- state -------------------------------------------------------------------------------
 
     def _load(self, name: str) -> bool:
         try:
             path = resolve_image(name, self.base)
-            loaded = load_for_display(path, LARGEST_GRAY, LARGEST_RGB)
+            loaded, picture = load_for_display(path, LARGEST_GRAY, LARGEST_RGB)
         except NnsimError as error:
             self.problem = str(error)
             return False
-        self.tensor, self.notes, self.problem = loaded.tensor, loaded.notes, None
-        self.file_size = loaded.original_size  # (width, height) of the file; the tensor may be shrunk
+        self.tensor, self.picture, self.notes, self.problem = loaded.tensor, picture, loaded.notes, None
         self.name_shown = name
         height, width = self.spatial
         size = self.params.zoom_size
@@ -113,11 +134,25 @@ class PixelGrid(Vertical, can_focus=True):
         return self.tensor.shape[-2:] if self.tensor is not None else (0, 0)
 
     @property
+    def shown_spatial(self) -> tuple[int, int]:
+        return self.picture.shape[-2:] if self.picture is not None else (0, 0)
+
+    def shown_pixel(self, row: int, col: int) -> tuple[int, int]:
+        """The pixel of the drawn copy that the tensor's pixel (row, col) falls in."""
+        (height, width), (shown_h, shown_w) = self.spatial, self.shown_spatial
+        return row * shown_h // height, col * shown_w // width
+
+    def tensor_pixel(self, shown_row: int, shown_col: int) -> tuple[int, int]:
+        """The first pixel of the tensor that falls in the drawn copy's pixel (shown_row, shown_col)."""
+        (height, width), (shown_h, shown_w) = self.spatial, self.shown_spatial
+        return -(-shown_row * height // shown_h), -(-shown_col * width // shown_w)
+
+    @property
     def is_rgb(self) -> bool:
         return self.tensor is not None and self.tensor.ndim == 3
 
     def zoomed_values(self) -> np.ndarray:
-        """The window of the tensor the table shows: X[r:r+k, c:c+k] (of the chosen channel)."""
+        """The window of the file's tensor the table shows: X[r:r+k, c:c+k] (of the chosen channel)."""
         r, c, k = self.zoom_row, self.zoom_col, self.zoom_size
         plane = self.tensor[self.channel] if self.is_rgb else self.tensor
         return plane[r : r + k, c : c + k]
@@ -145,23 +180,20 @@ class PixelGrid(Vertical, can_focus=True):
 
     def _title(self) -> Text:
         height, width = self.spatial
-        file_width, file_height = self.file_size
+        shown_h, shown_w = self.shown_spatial
         channels = "3 × " if self.is_rgb else ""
         text = Text()
         text.append(f"{self.name_shown}", style="bold")
         if self.is_rgb:
-            text.append(
-                f"  →  X ∈ ℝ^(3×{file_height}×{file_width}),  shape C × H × W = 3 × {file_height} × {file_width}"
-            )
+            text.append(f"  →  X ∈ ℝ^(3×{height}×{width}),  shape C × H × W = 3 × {height} × {width}")
         else:
-            text.append(f"  →  X ∈ ℝ^({file_height}×{file_width}),  shape H × W = {file_height} × {file_width}")
-        if (height, width) != (file_height, file_width):
+            text.append(f"  →  X ∈ ℝ^({height}×{width}),  shape H × W = {height} × {width}")
+        text.append(f"\n{self.tensor.size:,} numbers in 0..1", style="dim")
+        if (shown_h, shown_w) != (height, width):
             text.append(
-                f"\nshown here shrunk to fit: {channels}{height} × {width}, {self.tensor.size:,} numbers in 0..1",
+                f"; the pictures are a copy shrunk to fit: {channels}{shown_h} × {shown_w}; the table reads X itself",
                 style="dim",
             )
-        else:
-            text.append(f"\n{self.tensor.size:,} numbers in 0..1", style="dim")
         if self.notes:
             text.append(f" · {'; '.join(self.notes)}", style="dim")
         return text
@@ -170,37 +202,65 @@ class PixelGrid(Vertical, can_focus=True):
         if self.tensor is None:
             return
         k = self.zoom_size
+        top, left = self.shown_pixel(self.zoom_row, self.zoom_col)
+        bottom, right = self.shown_pixel(self.zoom_row + k - 1, self.zoom_col + k - 1)
         for cells in self.query(ImageCells):
             if cells.channel is None:
-                rgb = to_rgb(self.tensor)
+                rgb = to_rgb(self.picture)
                 label = "colour" if self.is_rgb else "gray"
             else:
                 name = "RGB"[cells.channel]
-                rgb = to_rgb(self.tensor[cells.channel], CHANNEL_TINTS[name])
+                rgb = to_rgb(self.picture[cells.channel], CHANNEL_TINTS[name])
                 label = f"{name}  X[{cells.channel}]"
             if cells.channel == (self.channel if self.is_rgb else None) or (not self.params.channels):
-                rgb = frame_window(rgb, self.zoom_row, self.zoom_col, k)
+                rgb = frame_window(rgb, top, left, bottom - top + 1, right - left + 1)
             picture = half_blocks(rgb)
             picture.append(f"\n{label}", style="bold" if cells.channel == self.channel else "dim")
             cells.update(picture)
         self.query_one("#zoom-values", Static).update(self._zoom_table())
+        normalised = self.query_one("#zoom-normalised", Static)
+        normalised.display = self.params.normalize
+        if self.params.normalize:
+            normalised.update(self._normalised_table())
 
     def _zoom_table(self) -> Table:
-        r, c, k = self.zoom_row, self.zoom_col, self.zoom_size
-        values = self.zoomed_values()
         if self.is_rgb:
             name = "RGB"[self.channel]
-            title = f"X[{self.channel}, {r}:{r + k}, {c}:{c + k}]  ({name} channel)"
-            tint = CHANNEL_TINTS[name]
-        else:
-            title, tint = f"X[{r}:{r + k}, {c}:{c + k}]", (1.0, 1.0, 1.0)
+            return self._table(f"X[{self.channel}, {self._window()}]  ({name} channel)", CHANNEL_TINTS[name])
+        return self._table(f"X[{self._window()}]", (1.0, 1.0, 1.0))
+
+    def _window(self) -> str:
+        r, c, k = self.zoom_row, self.zoom_col, self.zoom_size
+        return f"{r}:{r + k}, {c}:{c + k}"
+
+    def _table(self, title: str, tint, values: np.ndarray | None = None) -> Table:
+        """The window's values (X's own, unless others are given), each on its pixel's colour."""
+        pixels = self.zoomed_values()
+        shown = pixels if values is None else values
         table = Table(title=title, title_justify="left", show_edge=False, padding=(0, 1), box=None)
         table.add_column("", style="dim", justify="right")
-        for j in range(values.shape[1]):
-            table.add_column(str(c + j), justify="right", style="dim")
-        for i, row in enumerate(values):
-            table.add_row(str(r + i), *[Text(f"{v:.2f}", style=value_style(v, tint)) for v in row])
+        for j in range(shown.shape[1]):
+            table.add_column(str(self.zoom_col + j), justify="right", style="dim")
+        for i, row in enumerate(shown):
+            cells = [Text(number(v), style=value_style(p, tint)) for v, p in zip(row, pixels[i], strict=True)]
+            table.add_row(str(self.zoom_row + i), *cells)
         return table
+
+    def normalised_values(self) -> np.ndarray | None:
+        """The window after the shipped CNN's first layer, (X − mean) / std; None until it is loaded."""
+        if self.normalisation is None or self.is_rgb:
+            return None
+        return normalise(self.zoomed_values())
+
+    def _normalised_table(self) -> Table | Text:
+        if self.is_rgb:
+            return Text("The shipped CNN takes gray images: no normalisation is shown for colour.", style="dim")
+        values = self.normalised_values()
+        if values is None:
+            return Text("reading the shipped CNN's first layer…", style="dim italic")
+        mean, std = number(self.normalisation.mean, 4), number(self.normalisation.std, 4)
+        title = f"\n(X − {mean}) / {std}: the digit CNN's first layer"
+        return self._table(title, (1.0, 1.0, 1.0), values)
 
     # --- input -------------------------------------------------------------------------------
 
@@ -208,8 +268,11 @@ class PixelGrid(Vertical, can_focus=True):
         return action != "next_channel" or self.is_rgb  # a gray image has no channel to switch to
 
     def action_move(self, rows: int, cols: int) -> None:
+        """One shown pixel on: one pixel of X, or as many as a pixel of the shrunk copy stands for."""
         if self.tensor is not None:
-            self._place_zoom(self.zoom_row + rows, self.zoom_col + cols)
+            shown_row, shown_col = self.shown_pixel(self.zoom_row, self.zoom_col)
+            row, col = self.tensor_pixel(shown_row + rows, shown_col + cols)
+            self._place_zoom(row if rows else self.zoom_row, col if cols else self.zoom_col)  # the other axis stays
             self._redraw()
 
     def action_next_channel(self) -> None:
@@ -227,7 +290,10 @@ class PixelGrid(Vertical, can_focus=True):
         if message.cells.channel is not None:
             self.channel = message.cells.channel
         half = self.zoom_size // 2
-        self._place_zoom(message.row - half, message.col - half)
+        (height, width), (shown_h, shown_w) = self.spatial, self.shown_spatial
+        row = int((message.row + 0.5) * height / shown_h)  # the tensor's pixel at the clicked one's centre
+        col = int((message.col + 0.5) * width / shown_w)
+        self._place_zoom(row - half, col - half)
         self._redraw()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
