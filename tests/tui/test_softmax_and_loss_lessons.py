@@ -1,5 +1,6 @@
 """Lessons 7 and 8 say of their widgets only what the widgets show, at each step's defaults."""
 
+import asyncio
 import re
 
 import numpy as np
@@ -224,3 +225,32 @@ def test_softmax_of_the_lessons_example_is_the_engines():
     block = parse_lesson(SOFTMAX).steps[0].blocks[0].params
     assert (block.logits, block.temperature) == ([2.0, 1.0, 0.1], 1.0)
     np.testing.assert_allclose(softmax(np.array([block.logits]))[0].round(2), [0.66, 0.24, 0.10])
+
+
+async def test_a_prediction_sent_while_the_loss_widget_is_built_or_taken_down_is_not_a_crash():
+    """A softmax publishes as it mounts; walking fast, that reached a loss widget still being built,
+    or one being removed."""
+    from textual.app import App
+    from textual.containers import Vertical
+
+    from nnsim.lessons.params import LossExplorerParams
+    from nnsim.tui.widgets.loss_explorer import LossExplorer
+
+    class Pane(App):
+        def compose(self):
+            yield Vertical(id="pane")
+
+    app = Pane()
+    async with app.run_test() as pilot:
+        explorer = LossExplorer(LossExplorerParams())
+        mounting = app.query_one("#pane").mount(explorer)
+        explorer.prediction = (("cat", "dog", "car", "bird"), (0.1, 0.2, 0.3, 0.4))
+        await mounting
+        await pilot.pause()
+        assert explorer.state.classes == ("cat", "dog", "car", "bird") and explorer.terms.p_true == 0.2
+        assert "dog 0.20" in shown(explorer.query_one("#loss-prediction"))
+        removing = explorer.remove()  # the learner moves on; the softmax's last word arrives meanwhile,
+        while explorer.children:  # when the widget's parts are gone and the widget not yet
+            await asyncio.sleep(0)
+        explorer.prediction = (("cat", "dog"), (0.5, 0.5))
+        await removing

@@ -123,6 +123,8 @@ def compare_on_imbalance(epochs: int, hidden: int, gamma: float, seed: int, canc
     alpha = (1.0 / counts) / (1.0 / counts).mean()
     runs = []
     for i, (name, loss) in enumerate(imbalance_losses(gamma, [float(a) for a in alpha])):
+        if cancelled():
+            return None
         if started is not None:
             started(i, name)
         config = TrainConfig(

@@ -55,6 +55,8 @@ class ImbalanceDemo(Vertical):
             self.app.call_from_thread(self._trained, result)
 
     def _started(self, index: int, name: str) -> None:
+        if not self.is_mounted:  # the learner has moved on
+            return
         self.query_one("#imbalance-progress", ProgressBar).update(progress=index)
         self.query_one("#imbalance-status", Static).update(
             f"Training network {index + 1} of 3 with {name} ({self.params.epochs} epochs, "
@@ -62,6 +64,8 @@ class ImbalanceDemo(Vertical):
         )
 
     def _trained(self, result: ImbalanceResult) -> None:
+        if not self.is_mounted:
+            return
         self.result = result
         self.query_one("#imbalance-progress").display = False
         common, rare = groups(result.train_counts)

@@ -56,6 +56,7 @@ class LossExplorer(Vertical, can_focus=True):
         self.example = 0
         self.follows_softmax = False  # once a softmax has sent its prediction, that is what is scored
         self.note = ""
+        self.drawn = False  # on_mount draws; until then a new state is only kept
         self.marker: tuple[float, float] = (0.0, 0.0)  # where the curve's dot is drawn
         initial = LossState(
             tuple(params.classes), self.examples[0], params.true_class, tuple(params.alpha), float(params.gamma)
@@ -71,10 +72,15 @@ class LossExplorer(Vertical, can_focus=True):
         yield PlotextPlot(id="loss-curves")
 
     def on_mount(self) -> None:
+        self.drawn = True
         self.redraw()
 
     def watch_state(self) -> None:
-        self.redraw()
+        # A softmax may send its prediction before this widget's parts exist, or as they are taken
+        # down (the learner has moved on): then there is nothing to draw on (`_pruning`, as Textual's
+        # own recompose checks).
+        if self.drawn and not self._pruning:
+            self.redraw()
 
     def watch_prediction(self, prediction: tuple) -> None:
         """A softmax's classes and probabilities; classes it added or removed are followed here."""
