@@ -79,13 +79,17 @@ def test_lesson_2_the_window_on_the_coffee_photo_sits_on_the_red_cup():
 
 
 def test_lesson_2_the_networks_end_in_dense_layers_and_take_one_shape():
-    """02 'A tensor': the course's networks end in dense layers; the digit CNN takes 1 × 28 × 28."""
+    """02 'A tensor': a dense layer ends each network, the ViT has a position a patch; the CNN takes 1 × 28 × 28."""
     from nnsim.tui.live.classify import lesson_cnn
     from nnsim.tui.live.vision import lesson_vit
 
     for model, _ in (lesson_cnn(), lesson_vit()):
         assert isinstance(model.layers[-1], L.Linear)
     assert lesson_cnn()[0].config.input_shape == (1, 28, 28)
+    vit, _ = lesson_vit()
+    patch = vit.config.sizes["patch"]
+    positions = dict(vit.named_parameters())["layers.1.positions"].value
+    assert positions.shape[0] == 1 + (28 // patch) ** 2  # one learned position a patch, and the CLS token's
 
 
 async def test_lesson_3_without_a_bias_zero_inputs_give_zero_whatever_the_weights():

@@ -249,6 +249,10 @@ async def test_network_compares_two_networks_with_the_scores_it_computed(tmp_pat
             assert network.test_accuracy == pytest.approx(accuracy, abs=1.5 / len(data.y_test))
             line = next(line for line in status.splitlines() if line.strip().startswith(sizes + " "))
             assert f"{network.test_accuracy:.1%}" in line and "40 steps" in line
+        logits = deep.activations[0][-1]  # the output layer: Wx + b, no activation
+        np.testing.assert_allclose(deep.probabilities[0], np.exp(logits) / np.exp(logits).sum(), rtol=1e-6)
+        best = int(np.argmax(deep.probabilities[0]))
+        assert f"{best} {deep.probabilities[0][best]:>4.0%}" in net.diagram().plain  # shown after softmax
 
 
 async def test_classify_reads_the_sample_digits(tmp_path):
