@@ -292,11 +292,15 @@ class ConvStepperParams(Params):
     padding: int = 0
     maps: bool = False  # start on the view of every feature map of the shipped CNN
     channel: int = -1  # −1: the image in gray; 0, 1, 2: its red, green or blue channel
+    rgb: bool = False  # all three colour channels at once: one k×k kernel per channel, summed, plus a bias
+    bias: float = 0.0  # b, added to every output (shown when rgb is on)
 
     def problems(self) -> list[str]:
         found = [] if self.kernel in KERNEL_NAMES else [f"'kernel' must be one of {', '.join(KERNEL_NAMES)}"]
         if not -1 <= self.channel <= 2:
             found.append(f"'channel' must be −1 (gray), 0, 1 or 2 (R, G, B), got {self.channel}")
+        if self.rgb and (self.channel != -1 or self.kernel == "learned"):
+            found.append("'rgb' convolves all three channels with a hand-made kernel: no 'channel', no 'learned'")
         found += _at_least("stride", self.stride, 1) + _at_least("padding", self.padding, 0)
         return found + _at_least("filter", self.filter, 0)
 
@@ -307,13 +311,13 @@ class VitViewParams(Params):
     """The shipped ViT on an image: patches, one patch embedded, the CLS token's attention, occlusion."""
 
     image: str = "digits/7.png"
-    view: str = "patches"  # patches, embedding, attention, occlusion
+    view: str = "patches"  # patches, embedding, qkv, attention, occlusion
     patch: int = 7  # the grid drawn in the patches view (the ViT itself uses 7)
     head: int = -1  # the attention head shown; −1 averages the heads
     patch_index: int = 5  # the patch whose embedding is spelled out
 
     def problems(self) -> list[str]:
-        views = ("patches", "embedding", "attention", "occlusion")
+        views = ("patches", "embedding", "qkv", "attention", "occlusion")
         found = [] if self.view in views else [f"'view' must be one of {', '.join(views)}, got {self.view!r}"]
         if self.patch not in (2, 4, 7, 14):
             found.append(f"'patch' must divide the 28-pixel digit: 2, 4, 7 or 14, got {self.patch}")
@@ -328,8 +332,8 @@ class CnnVsVitParams(Params):
     """One CNN output's receptive field, growing with depth, beside one ViT token's attention."""
 
     image: str = "digits/7.png"
-    row: int = 3  # the CNN output (in block 1's grid) and the ViT patch (in its 4×4 grid) looked at
-    col: int = 1
+    row: int = 1  # the ViT patch (in its 4×4 grid) looked at; the CNN output is the one centred on it
+    col: int = 2
 
     def problems(self) -> list[str]:
         return _at_least("row", self.row, 0) + _at_least("col", self.col, 0)

@@ -81,7 +81,7 @@ def test_lesson_2_the_window_on_the_coffee_photo_sits_on_the_red_cup():
 def test_lesson_2_the_networks_end_in_dense_layers_and_take_one_shape():
     """02 'A tensor': a dense layer ends each network, the ViT has a position a patch; the CNN takes 1 × 28 × 28."""
     from nnsim.tui.live.classify import lesson_cnn
-    from nnsim.tui.live.vision import lesson_vit
+    from nnsim.tui.live.vit import lesson_vit
 
     for model, _ in (lesson_cnn(), lesson_vit()):
         assert isinstance(model.layers[-1], L.Linear)

@@ -65,7 +65,7 @@ def test_the_shipped_digit_networks_begin_with_normalize_by_their_training_digit
     from nnsim.data.datasets import load_dataset
     from nnsim.engine import layers as L
     from nnsim.tui.live.classify import lesson_cnn
-    from nnsim.tui.live.vision import lesson_vit
+    from nnsim.tui.live.vit import lesson_vit
 
     (mean,), (std,) = load_dataset("mnist-mini").channel_stats()
     for model, _ in (lesson_cnn(), lesson_vit()):
@@ -111,60 +111,3 @@ def test_the_learning_loop_stops_early_or_says_it_diverged():
     while wild.epoch() is not None:
         assert len(wild.state.history) < 50
     assert "diverged" in wild.state.stopped and "too large" in wild.state.stopped
-
-
-def test_the_conv_stepper_sums_are_the_reference_convolution():
-    from nnsim.engine.backends import get_backend
-    from nnsim.tui.live import vision
-
-    image = np.random.default_rng(3).random((9, 8))
-    kernel = vision.KERNELS["sharpen"]
-    for stride, padding in [(1, 0), (2, 1), (3, 2)]:
-        conv = vision.convolve(image, kernel, stride, padding)
-        expected = get_backend("reference").conv2d_forward(
-            image[None, None], np.asarray(kernel)[None, None], np.zeros(1), stride, padding
-        )[0, 0]
-        np.testing.assert_array_equal(conv.output, expected)
-        for row in range(conv.output.shape[0]):
-            for col in range(conv.output.shape[1]):  # each spelled-out sum is that output number
-                assert conv.terms(row, col)[1] == pytest.approx(expected[row, col], abs=1e-12)
-    assert vision.output_size(28, 3, 2, 0) == (13, vision.output_size(28, 3, 2, 0)[1])
-    assert "never reaches the last 1 pixel" in vision.output_size(28, 3, 2, 0)[1]
-    with pytest.raises(Exception, match="does not fit"):
-        vision.convolve(image[:2, :2], kernel)
-
-
-def test_feature_maps_and_receptive_fields():
-    from nnsim.tui.live import vision
-
-    image, maps = vision.feature_maps(SAMPLES / "digits" / "7.png")
-    assert image.shape == (28, 28) and [m.shape for m in maps] == [(8, 14, 14), (16, 7, 7)]
-    assert vision.learned_kernels().shape == (8, 3, 3)
-    assert vision.receptive_field(1, 0, 0)[2] == 4 and vision.receptive_field(2, 0, 0)[2] == 10
-
-
-def test_the_vit_views_attention_is_the_shipped_vits_own():
-    from nnsim.engine.losses import softmax
-    from nnsim.tui.live import vision
-
-    path = SAMPLES / "digits" / "7.png"
-    figures = vision.vit_figures(path)
-    assert figures.class_names[figures.predicted] == "7"
-    model, meta = vision.lesson_vit()
-    tensor, _ = vision.digit_input(path, (model, meta))
-    logits = np.asarray(model.forward(model.be.asarray(tensor[None])), dtype=np.float64)
-    np.testing.assert_allclose(figures.probabilities, softmax(logits)[0], rtol=1e-6)
-    attn = [layer.attn.attention for layer in model.layers if type(layer).__name__ == "TransformerBlock"]
-    for mine, theirs in zip(figures.attention, attn, strict=True):
-        np.testing.assert_array_equal(mine, np.asarray(theirs)[0])
-    for head in range(4):  # the spelled-out softmax(q·k/√d) is the forward pass's row
-        np.testing.assert_allclose(figures.cls_query(head)[1], figures.attention[0][head, 0], rtol=1e-5)
-    outs = [layer.attn for layer in model.layers if type(layer).__name__ == "TransformerBlock"][0]
-    model.forward(model.be.asarray(tensor[None]))
-    mixed, _ = model.be.attention_forward(outs.q, outs.k, outs.v)  # softmax(QKᵀ/√d)V, by the backend
-    for head in range(4):
-        np.testing.assert_allclose(figures.cls_output(head), np.asarray(mixed)[0, head, 0], rtol=1e-5, atol=1e-6)
-    embedding = figures.patches[5] @ figures.projection + figures.projection_bias
-    np.testing.assert_allclose(embedding + figures.positions[6], figures.tokens[6], rtol=1e-4, atol=1e-5)
-    drop = vision.occlusion(path)
-    assert drop.shape == figures.grid and drop.max() > 0

@@ -364,58 +364,6 @@ async def test_loss_explorer_computes_the_workshops_examples(tmp_path):
         assert loss.terms.focal == pytest.approx(-2.0 * 0.9**2 * np.log(0.1))  # α of dog raised to 2
 
 
-async def test_conv_stepper_steps_runs_and_explains_its_sizes(tmp_path):
-    from nnsim.engine.backends import get_backend
-    from nnsim.tui.widgets.conv_stepper import ConvStepper
-
-    app = make_app(lesson_with(tmp_path, 'widget = "conv_stepper"\nkernel = "sharpen"'))
-    async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        conv = app.screen.query_one(ConvStepper)
-        conv.focus()
-        await pilot.press(*["s"] * 40)
-        assert conv.state.done == 41
-        row, col = divmod(40, conv.conv.output.shape[1])
-        expected = get_backend("reference").conv2d_forward(
-            conv.image[None, None].astype(np.float64), conv.kernel[None, None], np.zeros(1), 1, 0
-        )[0, 0]
-        assert f"Y[{row}, {col}]" in shown(conv.query_one("#conv-sum"))
-        assert f"{expected[row, col]:.4f}" in shown(conv.query_one("#conv-sum"))
-        await pilot.press("z", "b")  # stride 2, padding 1
-        assert "⌊(28 + 2·1 − 3) / 2⌋ + 1 = ⌊27/2⌋ + 1 = 14" in shown(conv.query_one("#conv-size"))
-        assert "never reaches" in shown(conv.query_one("#conv-size"))
-        await pilot.press("r")
-        assert conv.state.done == conv.conv.output.size == 14 * 14
-        await pilot.press("k", "k")  # sharpen → learned filter 0
-        assert conv.state.kernel == "learned"
-        await pilot.press("f")
-        assert "block 2: 16 maps of 7×7" in shown(conv.query_one("#conv-output"))
-
-
-async def test_vit_view_and_cnn_vs_vit_draw_the_shipped_networks(tmp_path):
-    from nnsim.tui.widgets.cnn_vs_vit import CnnVsVit
-    from nnsim.tui.widgets.vit_view import VitView
-
-    app = make_app(lesson_with(tmp_path, 'widget = "vit_view"', 'widget = "cnn_vs_vit"'))
-    async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        vit, versus = app.screen.query_one(VitView), app.screen.query_one(CnnVsVit)
-        assert "says 7" in shown(vit.query_one("#vit-title"))
-        assert "4 × 4 = 16" in shown(vit.query_one("#vit-picture"))
-        vit.focus()
-        await pilot.press("v")
-        assert "z_5 = x_5 E + p_5" in shown(vit.query_one("#vit-detail"))
-        await pilot.press("v", "h")
-        assert vit.state.view == "attention" and vit.state.head == 0
-        assert "kept: yes" in shown(vit.query_one("#vit-detail"))
-        await pilot.press("v")
-        assert "Occlusion" in shown(vit.query_one("#vit-detail"))
-        assert "sees 4×4 pixels" in shown(versus.query_one("#versus-cnn"))
-        versus.focus()
-        await pilot.press("d")
-        assert "sees 10×10 pixels" in shown(versus.query_one("#versus-cnn"))
-
-
 async def test_predict_first_holds_the_widget_back_until_answered(tmp_path):
     from nnsim.tui.widgets.predict_first import PredictFirst
     from nnsim.tui.widgets.softmax import SoftmaxBars
@@ -430,25 +378,3 @@ async def test_predict_first_holds_the_widget_back_until_answered(tmp_path):
         await settle(pilot)
         assert wrapper.revealed and app.screen.query_one(SoftmaxBars).probabilities
         assert "Not quite" in shown(wrapper.query_one(Quiz).query_one("#verdict"))
-
-
-async def test_conv_stepper_on_a_photo_channel_and_the_learners_own_file(tmp_path):
-    from nnsim.data.images import load_image
-    from nnsim.tui.widgets.conv_stepper import ConvStepper
-
-    app = make_app(lesson_with(tmp_path, 'widget = "conv_stepper"\nimage = "photos/coffee.jpg"\nchannel = 0'))
-    async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot)
-        conv = app.screen.query_one(ConvStepper)
-        assert "R channel of photos/coffee.jpg" in shown(conv.query_one("#conv-title"))
-        red = load_image(SAMPLES / "photos" / "coffee.jpg", mode="RGB", size=(28, 28)).tensor[0]
-        np.testing.assert_allclose(conv.image, red)
-        path_input = conv.query_one("#conv-path", Input)
-        path_input.value = str(tmp_path / "missing.png")
-        await pilot.click(path_input)
-        await pilot.press("enter")
-        assert "no such image" in shown(conv.query_one("#conv-problem"))
-        path_input.value = str(SAMPLES / "digits" / "4.png")
-        await pilot.press("enter")
-        await settle(pilot)
-        assert "digits/4.png" in shown(conv.query_one("#conv-title")) and conv.state.done == 1

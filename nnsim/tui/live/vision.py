@@ -1,22 +1,20 @@
-"""Lesson 6's figures: a convolution stepped through, the shipped CNN's feature maps, the shipped
-ViT's patches, embeddings and attention, and the receptive field of a CNN output.
+"""Lesson 6's CNN figures: a convolution stepped through (one gray channel, or the three channels
+of a photo summed with a bias), the shipped CNN's feature maps, and the receptive field of one of its
+outputs, computed from its layers.
 
-Convolutions are the reference backend's `conv2d_forward` (float64); the CNN and ViT are the
-networks in nnsim/data/builtin, run forward by the engine on the learner's image.
+Convolutions are the reference backend's `conv2d_forward` (float64); the CNN is the network in
+nnsim/data/builtin, run forward by the engine on the learner's image.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from nnsim.engine.backends.rowmath import conv_output_size
 from nnsim.errors import NnsimError
-from nnsim.resources import builtin_data_path
 from nnsim.tui.live import SHIPPED_MODELS, reference
 from nnsim.tui.live.classify import lesson_cnn
 
@@ -25,7 +23,7 @@ KERNELS = {  # the classic hand-made filters; "learned" ones come from the shipp
     "blur": [[1 / 9] * 3] * 3,
     "sharpen": [[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]],
 }
-VIT_CHECKPOINT = "lesson-vit.npz"  # made by scripts/make_lesson_networks.py vit
+GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # how much R, G and B count in a gray pixel (ITU-R 601, as PIL)
 
 
 # ------------------------------------------------------------------------------- images
@@ -49,40 +47,74 @@ def output_size(size: int, kernel: int, stride: int, padding: int) -> tuple[int,
         )
     n = conv_output_size(size, kernel, stride, padding)
     text = f"{filled} = ⌊{span}/{stride}⌋ + 1 = {n}"
-    if span % stride:
-        text += f"  ({span}/{stride} is not whole: the kernel never reaches the last {span % stride} pixel(s))"
+    missed = span % stride  # the last rows (and columns) of the padded input that no window covers
+    if missed:
+        text += f"  ({span}/{stride} is not whole: {_never_reached(missed, padding)})"
+    if stride > kernel:
+        text += f"  (a stride longer than the kernel also skips {stride - kernel} row(s) and column(s) between windows)"
     return n, text
+
+
+def _never_reached(missed: int, padding: int) -> str:
+    """Which of the `missed` last rows and columns of the padded input are image, which padding."""
+    pixels = max(missed - padding, 0)
+    zeros = missed - pixels
+    if not zeros:
+        return f"the kernel never reaches the last {missed} row(s) and column(s) of the image"
+    if not pixels:
+        return f"the kernel never reaches the last {missed} row(s) and column(s), all padding zeros: no pixel is lost"
+    return (
+        f"the kernel never reaches the last {missed} row(s) and column(s): {zeros} of padding zeros "
+        f"and {pixels} of the image"
+    )
 
 
 @dataclass
 class Convolution:
-    image: np.ndarray  # (H, W), the input X
-    kernel: np.ndarray  # (k, k), K
+    """One output channel cₒ of a convolution: Y[h, w] = b + Σ_cᵢ Σ_m Σ_n K[cᵢ, m, n] · X[cᵢ, …]."""
+
+    image: np.ndarray  # (C, H, W), the input X (C = 1 for a gray image)
+    kernel: np.ndarray  # (C, k, k): K[cₒ, cᵢ] for this output channel, one k×k kernel per input channel
+    bias: float  # b[cₒ]
     stride: int
     padding: int
     output: np.ndarray  # (H', W'): the reference backend's conv2d_forward
     size_note: str  # the output-size formula, filled in
 
     def window(self, row: int, col: int) -> np.ndarray:
-        """The k×k pixels under the kernel at output (row, col), zeros where it hangs over the padding."""
-        k, s, p = len(self.kernel), self.stride, self.padding
-        padded = np.pad(self.image, p)
-        return padded[row * s : row * s + k, col * s : col * s + k]
+        """The (C, k, k) pixels under the kernel at output (row, col), zeros where it hangs over the padding."""
+        k, s, p = self.kernel.shape[-1], self.stride, self.padding
+        padded = np.pad(self.image, ((0, 0), (p, p), (p, p)))
+        return padded[:, row * s : row * s + k, col * s : col * s + k]
 
     def terms(self, row: int, col: int) -> tuple[np.ndarray, float]:
-        """The products K[m,n]·X[h·s+m−p, w·s+n−p] at (row, col), and their sum (= output[row, col])."""
+        """The products K[cᵢ,m,n]·X[cᵢ, h·s+m−p, w·s+n−p] at (row, col), and b + their sum (= output[row, col])."""
         products = self.kernel * self.window(row, col)
-        return products, float(products.sum())
+        return products, float(products.sum() + self.bias)
+
+    def channel_sums(self, row: int, col: int) -> np.ndarray:
+        """Σ_m Σ_n K[cᵢ,m,n]·X[cᵢ, …] for each input channel cᵢ at (row, col)."""
+        return (self.kernel * self.window(row, col)).sum(axis=(1, 2))
 
 
-def convolve(image: np.ndarray, kernel, stride: int = 1, padding: int = 0) -> Convolution:
-    """Y = K ∗ X for one gray image and one kernel, by the reference backend."""
+def convolve(image, kernel, stride: int = 1, padding: int = 0, bias: float = 0.0) -> Convolution:
+    """Y = b + Σ_cᵢ K[cᵢ] ∗ X[cᵢ] for one output channel, by the reference backend.
+
+    image: (H, W) gray or (C, H, W); kernel: (k, k) or (C, k, k), one per input channel."""
     image = np.asarray(image, dtype=np.float64)
     kernel = np.asarray(kernel, dtype=np.float64)
-    output_size(image.shape[0], kernel.shape[0], stride, padding)  # explains a kernel that does not fit
-    _, note = output_size(image.shape[1], kernel.shape[1], stride, padding)
-    y = reference().conv2d_forward(image[None, None], kernel[None, None], np.zeros(1), stride, padding)
-    return Convolution(image, kernel, stride, padding, y[0, 0], note)
+    image = image[None] if image.ndim == 2 else image
+    kernel = kernel[None] if kernel.ndim == 2 else kernel
+    output_size(image.shape[1], kernel.shape[1], stride, padding)  # explains a kernel that does not fit
+    _, note = output_size(image.shape[2], kernel.shape[2], stride, padding)
+    y = reference().conv2d_forward(image[None], kernel[None], np.array([bias]), stride, padding)
+    return Convolution(image, kernel, float(bias), stride, padding, y[0, 0], note)
+
+
+def colour_kernel(kernel) -> np.ndarray:
+    """(3, k, k): the kernel once per colour channel, weighted as R, G and B weigh in a gray pixel,
+    so that on a photo it finds what it finds on the photo's gray version."""
+    return np.asarray(GRAY_WEIGHTS)[:, None, None] * np.asarray(kernel, dtype=np.float64)[None]
 
 
 def learned_kernels() -> np.ndarray:
@@ -100,114 +132,54 @@ def feature_maps(path: Path) -> tuple[np.ndarray, list[np.ndarray]]:
         return tensor[0], [np.array(layer.feature_map)[0] for layer in model.conv_layers()]
 
 
-def receptive_field(depth: int, row: int, col: int, kernel: int = 3, pool: int = 2) -> tuple[int, int, int]:
-    """(top, left, size) of the input pixels one output of conv block `depth` (1-based) can see:
-    each block is a k×k convolution with padding k//2 and a pool×pool max-pool."""
-    size, jump, start = 1, 1, 0.0
-    for _ in range(depth):
-        size += (kernel - 1) * jump  # the convolution widens the view by k − 1 steps
-        start -= (kernel // 2) * jump  # padding k//2 centres it
-        size += (pool - 1) * jump  # the pool covers pool positions
-        jump *= pool
-    return int(start + row * jump), int(start + col * jump), size
+@dataclass(frozen=True)
+class BlockShape:
+    """What decides where one conv block's outputs look: its convolution's k, s, p and its pool."""
+
+    kernel: int
+    stride: int
+    padding: int
+    pool: int  # 1: no pooling
 
 
-# ------------------------------------------------------------------------------- ViT
-@cache
-def lesson_vit():
-    from nnsim.engine.checkpoint import load_checkpoint
-
-    return load_checkpoint(builtin_data_path(VIT_CHECKPOINT), backend=reference())
-
-
-@dataclass
-class VitFigures:
-    image: np.ndarray  # (28, 28) the input
-    patch: int  # the ViT's patch size
-    grid: tuple[int, int]  # patches per column and row
-    patches: np.ndarray  # (T, p·p): each patch flattened, x_i
-    projection: np.ndarray  # (p·p, D): E
-    projection_bias: np.ndarray  # (D,): the projection's bias, folded into x E in the lesson's formula
-    positions: np.ndarray  # (T + 1, D): p_0 (CLS) … p_T
-    tokens: np.ndarray  # (T + 1, D): [CLS; x_i E] + p_i, the first layer's input
-    attention: list[np.ndarray]  # per block: (heads, T + 1, T + 1)
-    queries: np.ndarray  # first block, (heads, T + 1, d)
-    keys: np.ndarray
-    values: np.ndarray
-    probabilities: np.ndarray  # (classes,)
-    class_names: list[str]
-
-    @property
-    def predicted(self) -> int:
-        return int(np.argmax(self.probabilities))
-
-    def cls_attention(self, block: int = 0, head: int | None = None) -> np.ndarray:
-        """How much the CLS token attends to each patch, as the patch grid (averaged over heads if None)."""
-        rows = self.attention[block][:, 0, 1:] if head is None else self.attention[block][head : head + 1, 0, 1:]
-        return rows.mean(axis=0).reshape(self.grid)
-
-    def cls_output(self, head: int) -> np.ndarray:
-        """The CLS token's attention output in one head of block 1: Σ_j softmax_j · v_j."""
-        return self.cls_query(head)[1] @ self.values[head]
-
-    def cls_query(self, head: int) -> tuple[np.ndarray, np.ndarray]:
-        """Scores q_CLS·k_j/√d for every token j, and their softmax (block 1, one head)."""
-        q, k = self.queries[head, 0], self.keys[head]
-        scores = k @ q / math.sqrt(len(q))
-        exps = np.exp(scores - scores.max())
-        return scores, exps / exps.sum()
+def cnn_blocks() -> list[BlockShape]:
+    """The shipped CNN's conv blocks, as its layers are built."""
+    model, _ = lesson_cnn()
+    return [
+        BlockShape(layer.kernel_size, layer.stride, layer.padding, getattr(layer, "pool", 1))
+        for layer in model.conv_layers()
+    ]
 
 
-def vit_figures(path: Path) -> VitFigures:
-    """The shipped ViT's forward pass on one image, with what each stage produced."""
-    from nnsim.engine.losses import softmax
-
-    model, meta = lesson_vit()
-    tensor, _ = digit_input(path, (model, meta))
-    x = model.be.asarray(tensor[None].astype(np.float32))
-    embed = model.layers[1]
-    blocks = [layer for layer in model.layers if type(layer).__name__ == "TransformerBlock"]
-    with SHIPPED_MODELS:  # copies of what the layers kept, taken before another forward pass
-        logits = np.asarray(model.forward(x), dtype=np.float64)
-        attention = [np.array(block.attn.attention)[0] for block in blocks]
-        first = blocks[0].attn
-        queries, keys, values = (np.array(a)[0] for a in (first.q, first.k, first.v))
-        normalized = model.layers[0].forward(x)
-        patches = np.asarray(model.be.patchify(normalized, embed.patch))[0]
-        tokens = np.asarray(embed.forward(normalized))[0]
-    return VitFigures(
-        image=tensor[0],
-        patch=embed.patch,
-        grid=embed.grid,
-        patches=patches,
-        projection=np.asarray(embed.projection.weight.value).T,
-        projection_bias=np.asarray(embed.projection.bias.value),
-        positions=np.asarray(embed.positions.value),
-        tokens=tokens,
-        attention=attention,
-        queries=queries,
-        keys=keys,
-        values=values,
-        probabilities=softmax(logits)[0],
-        class_names=meta.get("class_names") or [str(i) for i in range(len(logits[0]))],
-    )
+def block_grids(blocks: list[BlockShape], size: int) -> list[int]:
+    """The side of each block's output map for a size×size input."""
+    grids = []
+    for block in blocks:
+        size = conv_output_size(size, block.kernel, block.stride, block.padding) // block.pool
+        grids.append(size)
+    return grids
 
 
-def occlusion(path: Path) -> np.ndarray:
-    """For each patch: how much the predicted class's probability drops when that patch is blanked."""
-    from nnsim.engine.losses import softmax
+def receptive_field(blocks: list[BlockShape], row: int, col: int) -> tuple[int, int, int]:
+    """(top, left, size) of the input pixels that output (row, col) of the last of `blocks` can see
+    (top and left may lie in the padding, outside the image)."""
+    size, jump, start = 1, 1, 0
+    for block in blocks:
+        size += (block.kernel - 1) * jump  # the kernel widens the view by k − 1 of its steps
+        start -= block.padding * jump  # output 0's window starts p steps before the input
+        jump *= block.stride
+        size += (block.pool - 1) * jump  # the pool takes `pool` neighbouring outputs
+        jump *= block.pool
+    return start + row * jump, start + col * jump, size
 
-    model, meta = lesson_vit()
-    tensor, _ = digit_input(path, (model, meta))
-    embed = model.layers[1]
-    p, (rows, cols) = embed.patch, embed.grid
-    with SHIPPED_MODELS:
-        base = softmax(np.asarray(model.forward(model.be.asarray(tensor[None])), dtype=np.float64))[0]
-    best = int(np.argmax(base))
-    hidden = np.repeat(tensor[None], rows * cols, axis=0)
-    for index in range(rows * cols):
-        r, c = divmod(index, cols)
-        hidden[index, :, r * p : (r + 1) * p, c * p : (c + 1) * p] = meta.get("background", 0.0)
-    with SHIPPED_MODELS:
-        probs = softmax(np.asarray(model.forward(model.be.asarray(hidden)), dtype=np.float64))
-    return (base[best] - probs[:, best]).reshape(rows, cols)
+
+def output_nearest(blocks: list[BlockShape], grid: int, pixel: tuple[int, int]) -> tuple[int, int]:
+    """The output (row, col) of the last of `blocks` whose receptive field is centred nearest `pixel`."""
+    top, left, size = receptive_field(blocks, 0, 0)
+    jump = receptive_field(blocks, 1, 0)[0] - top
+    centre = top + (size - 1) / 2
+
+    def nearest(p: int) -> int:
+        return int(np.clip(round((p - centre) / jump), 0, grid - 1))
+
+    return nearest(pixel[0]), nearest(pixel[1])

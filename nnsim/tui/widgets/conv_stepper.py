@@ -17,9 +17,17 @@ from textual.widgets import Input, Static
 from nnsim.data.images import load_image
 from nnsim.errors import NnsimError
 from nnsim.lessons.params import KERNEL_NAMES, ConvStepperParams
-from nnsim.tui.formatting import number
+from nnsim.tui.formatting import number, signed
 from nnsim.tui.images import frame_window, half_blocks, resolve_image, to_rgb
-from nnsim.tui.live.vision import KERNELS, Convolution, convolve, feature_maps, learned_kernels
+from nnsim.tui.live.vision import (
+    KERNELS,
+    Convolution,
+    cnn_blocks,
+    colour_kernel,
+    convolve,
+    feature_maps,
+    learned_kernels,
+)
 
 STRIDES = (1, 2, 3)
 PADDINGS = (0, 1, 2)
@@ -65,13 +73,14 @@ class ConvStepper(Vertical, can_focus=True):
         self.set_reactive(ConvStepper.state, ConvState(p.kernel, p.filter, p.stride, p.padding, 1, p.maps))
 
     def _open(self, name: str) -> None:
-        """The image X (28×28: gray, or one colour channel) and the shipped CNN's maps for it."""
+        """The image X (28×28: gray, one colour channel, or all three) and the shipped CNN's maps for it."""
         path = resolve_image(name, self.base)
         gray, maps = feature_maps(path)
-        if self.params.channel >= 0:
-            colour = load_image(path, mode="RGB", size=gray.shape[::-1]).tensor
-            gray = colour[self.params.channel].astype(np.float64)
-        self.image, self.maps, self.image_name = gray, maps, name
+        image = gray
+        if self.params.channel >= 0 or self.params.rgb:
+            colour = load_image(path, mode="RGB", size=gray.shape[::-1]).tensor.astype(np.float64)
+            image = colour if self.params.rgb else colour[self.params.channel]
+        self.image, self.maps, self.image_name = image, maps, name
 
     def compose(self) -> ComposeResult:
         yield Static(id="conv-title", classes="widget-title")
@@ -117,7 +126,13 @@ class ConvStepper(Vertical, can_focus=True):
         if state.kernel == "learned":
             filters = learned_kernels()
             return filters[state.filter % len(filters)]
+        if self.params.rgb:
+            return colour_kernel(KERNELS[state.kernel])
         return np.asarray(KERNELS[state.kernel])
+
+    @property
+    def bias(self) -> float:
+        return self.params.bias if self.params.rgb else 0.0
 
     # --- drawing ------------------------------------------------------------------------------
     def redraw(self) -> None:
@@ -130,7 +145,7 @@ class ConvStepper(Vertical, can_focus=True):
             self._draw_maps()
             return
         try:
-            self.conv = convolve(self.image, self.kernel, state.stride, state.padding)
+            self.conv = convolve(self.image, self.kernel, state.stride, state.padding, self.bias)
         except NnsimError as error:  # a combination where the kernel does not fit: say why
             self.conv = None
             self.query_one("#conv-size", Static).update(Text(str(error), style="yellow"))
@@ -141,17 +156,21 @@ class ConvStepper(Vertical, can_focus=True):
         row, col = divmod(done - 1, conv.output.shape[1])
         name = f"learned filter {state.filter % len(learned_kernels())}" if state.kernel == "learned" else state.kernel
         where = ["R", "G", "B"][self.params.channel] + " channel of " if self.params.channel >= 0 else ""
+        where = "the R, G and B channels of " if self.params.rgb else where
         title = (
             f"Convolution of {where}{self.image_name}: {name} kernel, stride {state.stride}, "
             f"padding {state.padding}, position {done}/{total}"
         )
         self.query_one("#conv-title", Static).update(title)
-        k = len(conv.kernel)
-        padded = np.pad(conv.image, state.padding)
+        k, p = conv.kernel.shape[-1], state.padding
+        padded = np.pad(conv.image, ((0, 0), (p, p), (p, p)))
+        padded = padded if self.params.rgb else padded[0]
         framed = frame_window(to_rgb(padded), row * state.stride, col * state.stride, k)
         picture = half_blocks(framed)
         picture.append(
-            f"\nX: {padded.shape[0]}×{padded.shape[1]}" + (" (padded)" if state.padding else ""), style="dim"
+            f"\nX: {'3 × ' if self.params.rgb else ''}{padded.shape[-2]}×{padded.shape[-1]}"
+            + (" (padded)" if state.padding else ""),
+            style="dim",
         )
         self.query_one("#conv-input", Static).update(picture)
         shown = np.zeros_like(conv.output)
@@ -161,21 +180,23 @@ class ConvStepper(Vertical, can_focus=True):
         output = half_blocks(to_rgb(np.abs(shown) / scale))
         output.append(f"\nY: {conv.output.shape[0]}×{conv.output.shape[1]}, |value| as brightness", style="dim")
         self.query_one("#conv-output", Static).update(output)
-        self.query_one("#conv-sum", Static).update(self._spelled(row, col))
+        spelled = self._spelled_channels if self.params.rgb else self._spelled
+        self.query_one("#conv-sum", Static).update(spelled(row, col))
         self.query_one("#conv-size", Static).update(f"output size: {conv.size_note}")
 
     def _spelled(self, row: int, col: int) -> Table:
         conv = self.conv
-        products, total = conv.terms(row, col)
-        window = conv.window(row, col)
+        _, total = conv.terms(row, col)
+        window, kernel = conv.window(row, col)[0], conv.kernel[0]
         grid = Table.grid(padding=(0, 2))
-        kernel_text, window_text = Text("K\n", style="bold"), Text(f"X window at ({row}, {col})\n", style="bold")
-        for m in range(len(conv.kernel)):
-            kernel_text.append(" ".join(f"{number(v):>6}" for v in conv.kernel[m]) + "\n")
-            window_text.append(" ".join(f"{number(v):>5}" for v in window[m]) + "\n")
-        terms = " + ".join(
-            f"{number(kv)}·{number(xv)}" for kv, xv in zip(conv.kernel.ravel(), window.ravel(), strict=True)
+        kernel_text, window_text = (
+            Text().append("K\n", style="bold"),
+            Text().append(f"X window at ({row}, {col})\n", style="bold"),
         )
+        for m in range(len(kernel)):
+            kernel_text.append(" ".join(f"{number(v):>6}" for v in kernel[m]) + "\n")
+            window_text.append(" ".join(f"{number(v):>5}" for v in window[m]) + "\n")
+        terms = _products(kernel, window)
         s, p = conv.stride, conv.padding
         formula = Text(f"Y[{row}, {col}] = Σ K[m,n]·X[{row}·{s}+m−{p}, {col}·{s}+n−{p}]\n")
         formula.append(f"  = {terms}\n", style="dim")
@@ -187,15 +208,31 @@ class ConvStepper(Vertical, can_focus=True):
         outer.add_row(formula)
         return outer
 
+    def _spelled_channels(self, row: int, col: int) -> Text:
+        """Y[cₒ, h, w] = b[cₒ] + Σ over the input channels of each channel's own k×k sum."""
+        conv = self.conv
+        _, total = conv.terms(row, col)
+        window, sums = conv.window(row, col), conv.channel_sums(row, col)
+        s, p = conv.stride, conv.padding
+        text = Text(f"Y[0, {row}, {col}] = b[0] + Σ_cᵢ Σ K[0,cᵢ,m,n]·X[cᵢ, {row}·{s}+m−{p}, {col}·{s}+n−{p}]\n")
+        for c, name in enumerate("RGB"):
+            text.append(f"  {name}: {number(sums[c], 4)}", style="bold")
+            text.append(f" = {_products(conv.kernel[c], window[c])}\n", style="dim")
+        text.append("  Y = R + G + B + b[0] = " + " + ".join(signed(v, 4) for v in sums) + f" + {signed(conv.bias)}\n")
+        text.append("    = ")
+        text.append(number(total, 4), style="bold reverse")
+        return text
+
     def _draw_maps(self) -> None:
         self.query_one("#conv-title", Static).update(
             "Every feature map of the shipped CNN for this image (f: back to the stepper)"
         )
         self.query_one("#conv-input", Static).display = False  # the maps take the whole width
         text = Text()
-        for depth, maps in enumerate(self.maps, start=1):
+        for depth, (maps, block) in enumerate(zip(self.maps, cnn_blocks(), strict=True), start=1):
             channels, h, w = maps.shape
-            text.append(f"block {depth}: {channels} maps of {h}×{w} (after ReLU and 2×2 max-pool)\n", style="bold")
+            pooled = f"{block.pool}×{block.pool} max-pool"
+            text.append(f"block {depth}: {channels} maps of {h}×{w} (after ReLU and {pooled})\n", style="bold")
             per_row = max(1, (self.size.width - 2) // (w + 1))
             for first in range(0, channels, per_row):
                 styled = [half_blocks(to_rgb(m / max(float(m.max()), 1e-9))) for m in maps[first : first + per_row]]
@@ -227,7 +264,8 @@ class ConvStepper(Vertical, can_focus=True):
         if state.kernel == "learned" and state.filter + 1 < len(learned_kernels()):
             self.state = replace(state, filter=state.filter + 1, done=1)
             return
-        following = KERNEL_NAMES[(KERNEL_NAMES.index(state.kernel) + 1) % len(KERNEL_NAMES)]
+        names = [k for k in KERNEL_NAMES if k != "learned"] if self.params.rgb else KERNEL_NAMES
+        following = names[(names.index(state.kernel) + 1) % len(names)]
         self.state = replace(state, kernel=following, filter=0, done=1)
 
     def action_stride(self) -> None:
@@ -246,3 +284,8 @@ class ConvStepper(Vertical, can_focus=True):
 
     def action_maps(self) -> None:
         self.state = replace(self.state, maps=not self.state.maps)
+
+
+def _products(kernel: np.ndarray, window: np.ndarray) -> str:
+    """K[m,n]·X[…] for every kernel position, joined by +."""
+    return " + ".join(f"{number(kv)}·{number(xv)}" for kv, xv in zip(kernel.ravel(), window.ravel(), strict=True))
