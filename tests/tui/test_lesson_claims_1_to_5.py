@@ -156,3 +156,42 @@ def test_lesson_5_depth_is_compared_at_equal_width_and_every_output_layer_is_pla
     assert (params.compare, params.steps, params.seed) == (first.hidden, first.steps, first.seed)
     for name, shape in (("mlp", (1, 28, 28)), ("cnn", (1, 28, 28)), ("vit", (1, 28, 28)), ("mlp", (1, 2, 1))):
         assert isinstance(build_model(name, shape, 10).layers[-1], L.Linear), name
+
+
+def test_lesson_2_the_first_window_on_the_3_crosses_a_stroke_edge():
+    """02 'From 0 to 1': at the step's window the values run from near 1 (ink) down to 0 (paper)."""
+    params, prose = step_block("02", "From 0 to 1", "pixel_grid")
+    (r, c), k = params.zoom, params.zoom_size
+    window = load_image(SAMPLES / params.image).tensor[r : r + k, c : c + k]
+    assert window.max() > 0.9 and window.min() == 0.0
+    assert "fall from near 1 to 0" in words(prose)
+
+
+def test_lesson_3_negative_weights_step_has_w2_below_and_w1_above_0():
+    """03 'Negative weights': "Raise x₂ and z falls; raise x₁ and z rises" at the step's weights."""
+    from nnsim.tui.live import layer_forward
+
+    params, _ = step_block("03", "Negative weights", "neuron")
+    assert params.w2 < 0 < params.w1
+    z = [layer_forward([[params.w1, params.w2]], [0.0], x)[0][0] for x in ([0.8, 0.6], [0.8, 0.9], [1.1, 0.9])]
+    assert z[1] < z[0] and z[2] > z[1]  # x₂ up: z down; then x₁ up: z up
+
+
+def test_lesson_4_the_neuron_step_draws_all_four_curves():
+    """04 'A neuron with its activation': the marker moves along all four curves at once."""
+    from nnsim.engine.activations import LESSON_ACTIVATIONS
+
+    params, prose = step_block("04", "A neuron with its activation", "activation_plot")
+    assert len(params.functions) == 4 and set(params.functions) == set(LESSON_ACTIVATIONS)
+    assert "all four curves" in words(prose)
+
+
+def test_lesson_5_the_sigmoid_layer_step_is_a_sigmoid_layer():
+    """05 'Many neurons at once': "a sigmoid activation, so every output lies between 0 and 1"."""
+    from nnsim.tui.live import dense_layer_init, layer_forward
+
+    params, _ = step_block("05", "Many neurons at once", "dense_layer")
+    assert params.activation == "sigmoid"
+    weights, bias, rng = dense_layer_init(params.inputs, params.neurons, params.seed)
+    _, y = layer_forward(weights, bias, rng.uniform(0, 1, params.inputs), params.activation)
+    assert np.all((y > 0) & (y < 1))

@@ -238,6 +238,8 @@ async def test_network_compares_two_networks_with_the_scores_it_computed(tmp_pat
         assert deep.hidden == (8, 8) and shallow.hidden == (8,)
         assert deep.steps == shallow.steps == 40
         data = load_dataset("mnist-mini")
+        (mean,), (std,) = data.channel_stats()
+        assert (deep.mean, deep.std) == pytest.approx((mean, std))  # lesson 2: its first layer normalises so
         status = shown(net.query_one("#network-status"))
         assert f"{len(data.y_test):,} test digits" in status
         for network, sizes in ((deep, "784 → 8 → 8 → 10"), (shallow, "784 → 8 → 10")):
