@@ -77,6 +77,24 @@ async def test_lesson_7_equal_scores_give_equal_shares():
         np.testing.assert_allclose(widget(app, "softmax").probabilities, [1 / 3] * 3)
 
 
+async def test_lesson_7_a_and_d_say_why_when_they_can_do_nothing():
+    """07 step 2: `d` down to two classes, then once more; `a` up to eight, then once more."""
+    app = make_app(SOFTMAX)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        bars = widget(app, "softmax")
+        bars.focus()
+        await pilot.press("d", "d")
+        await settle(pilot)
+        assert len(bars.state.logits) == 2 and "least 2 classes" in shown(bars.query_one("#softmax-sum"))
+        await pilot.press(*["a"] * 7)
+        await settle(pilot)
+        assert len(bars.state.logits) == 8 and "8 classes is the most" in shown(bars.query_one("#softmax-sum"))
+        await pilot.press("plus")  # any change clears the notice
+        await settle(pilot)
+        assert "8 classes" not in shown(bars.query_one("#softmax-sum"))
+
+
 def test_lesson_7_the_digit_network_is_sure_of_a_wrong_answer():
     """07 step 3: lesson 1's network names a digit for a cat and for a circle, with a high probability."""
     from nnsim.resources import shipped_path
@@ -108,7 +126,11 @@ async def test_lesson_8_the_curves_dot_is_the_focal_loss_shown_whatever_alpha_an
         await settle(pilot)
         loss = widget(app, "loss")
         assert loss.terms.cross_entropy / loss.terms.focal == pytest.approx(400)
-        for key in ("e", "a", "g", "a", "g"):  # the bad prediction; α 2; γ 5; α 0.25; γ 0
+        loss.focus()
+        await pilot.press("e")  # the wrong answer, dog 0.10, still costs most of what CE says
+        await settle(pilot)
+        assert loss.terms.p_true == 0.10 and loss.terms.focal > loss.terms.cross_entropy / 2
+        for key in ("a", "g", "a", "g"):  # α 2; γ 5; α 0.25; γ 0
             await pilot.press(key)
             await settle(pilot)
             assert loss.marker == (loss.terms.p_true, pytest.approx(loss.terms.focal))
@@ -178,6 +200,29 @@ def test_lesson_8_quiz_figures_are_the_engines():
         logits = np.log([[float(p), 1 - float(p)]])
         ratio = focal_loss(logits, np.array([0]), gamma=2.0)[0] / focal_loss(logits, np.array([0]), gamma=0.0)[0]
         assert ratio == pytest.approx(float(factor))
+
+
+def test_lesson_8_the_three_runs_start_from_the_same_weights_and_order():
+    """08 step 3: "All three start from the same weights and see the images in the same order"."""
+    from nnsim.data.datasets import load_dataset
+    from nnsim.engine.trainer import Trainer
+    from nnsim.lessons.params import ImbalanceParams
+    from nnsim.tui.live.losses import imbalance_runs
+
+    p = ImbalanceParams()
+    data = load_dataset("shapes-imbalanced", seed=p.seed)
+    runs = imbalance_runs(data, p.epochs, p.hidden, p.gamma, p.seed)
+    assert [(c.loss, np.ndim(c.alpha), c.gamma) for _, c in runs] == [
+        ("ce", 0, 2.0),
+        ("focal", 1, 0.0),
+        ("focal", 1, 2.0),
+    ]
+    assert runs[1][1].alpha == runs[2][1].alpha
+    first, *others = (Trainer(config, data) for _, config in runs)
+    for other in others:
+        for (name, a), (_, b) in zip(first.model.named_parameters(), other.model.named_parameters(), strict=True):
+            np.testing.assert_array_equal(np.asarray(a.value), np.asarray(b.value), err_msg=name)
+        assert other._order_rng.bit_generator.state == first._order_rng.bit_generator.state
 
 
 @pytest.mark.slow

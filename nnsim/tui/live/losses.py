@@ -100,50 +100,47 @@ class ImbalanceResult:
     runs: list[ImbalanceRun]  # cross-entropy, α-weighted cross-entropy, focal loss (α and γ)
 
 
-def imbalance_losses(gamma: float, alpha: list[float]) -> list[tuple[str, dict]]:
-    """The three losses compared: what each adds to the one before it is the only difference.
-    α-weighted cross-entropy is the engine's focal loss with γ = 0."""
-    return [
+def imbalance_runs(data, epochs: int, hidden: int, gamma: float, seed: int) -> list[tuple[str, object]]:
+    """The three runs compared, (name, TrainConfig), alike but for the loss: cross-entropy;
+    α-weighted cross-entropy (the engine's focal loss with γ = 0, α = inverse class frequency, mean
+    1); focal loss with the same α and γ. The same seed gives each the same first weights and the
+    same order of images (reference backend)."""
+    from nnsim.engine.trainer import TrainConfig
+
+    counts = np.bincount(data.y_train, minlength=data.classes)
+    alpha = [float(a) for a in (1.0 / counts) / (1.0 / counts).mean()]
+    losses = [
         ("cross-entropy", {"loss": "ce"}),
         ("α-weighted CE", {"loss": "focal", "alpha": alpha, "gamma": 0.0}),
         (f"focal (α, γ = {gamma:g})", {"loss": "focal", "alpha": alpha, "gamma": gamma}),
     ]
+    common = {"model": "mlp", "data": data.name, "epochs": epochs, "backend": "reference", "seed": seed}
+    return [
+        (name, TrainConfig(**common, val_fraction=0.0, sizes={"hidden": [hidden]}, **loss)) for name, loss in losses
+    ]
 
 
 def compare_on_imbalance(epochs: int, hidden: int, gamma: float, seed: int, cancelled=lambda: False, started=None):
-    """Train the same MLP three times on shapes-imbalanced (reference backend, same seed, so the
-    same first weights and data order): with cross-entropy, with α-weighted cross-entropy, and with
-    focal loss (the same α and γ); recall of each class on the test set, where every class is
-    equally common. `started(i, name)` is told as run i begins. None if cancelled."""
+    """Train the same MLP three times on shapes-imbalanced (see imbalance_runs) and measure the
+    recall of each class on the test set, where every class is equally common. `started(i, name)`
+    is told as run i begins. None if cancelled."""
     from nnsim.data.datasets import load_dataset
-    from nnsim.engine.trainer import TrainConfig, Trainer
+    from nnsim.engine.trainer import Trainer
 
     data = load_dataset("shapes-imbalanced", seed=seed)
-    counts = np.bincount(data.y_train, minlength=data.classes)
-    alpha = (1.0 / counts) / (1.0 / counts).mean()
     runs = []
-    for i, (name, loss) in enumerate(imbalance_losses(gamma, [float(a) for a in alpha])):
+    configs = imbalance_runs(data, epochs, hidden, gamma, seed)
+    for i, (name, config) in enumerate(configs):
         if cancelled():
             return None
         if started is not None:
             started(i, name)
-        config = TrainConfig(
-            model="mlp",
-            data=data.name,
-            epochs=epochs,
-            backend="reference",
-            seed=seed,
-            val_fraction=0.0,
-            sizes={"hidden": [hidden]},
-            **loss,
-        )
         trainer = Trainer(config, data)
         for _ in trainer.run():
             if cancelled():
                 return None
         predicted = np.asarray(trainer.forward(data.x_test)).argmax(axis=1)
         runs.append(ImbalanceRun(name, [float((predicted[data.y_test == c] == c).mean()) for c in range(data.classes)]))
-    test_counts = np.bincount(data.y_test, minlength=data.classes)
-    return ImbalanceResult(
-        data.class_names, [int(c) for c in counts], [int(c) for c in test_counts], [float(a) for a in alpha], runs
-    )
+    counts = [int(c) for c in np.bincount(data.y_train, minlength=data.classes)]
+    test_counts = [int(c) for c in np.bincount(data.y_test, minlength=data.classes)]
+    return ImbalanceResult(data.class_names, counts, test_counts, list(configs[1][1].alpha), runs)

@@ -54,6 +54,7 @@ class SoftmaxBars(Vertical, can_focus=True):
         initial = SoftmaxState(tuple(params.classes), tuple(params.logits), float(params.temperature), 0)
         self.set_reactive(SoftmaxBars.state, initial)
         self.steps = softmax_steps(initial.logits, initial.temperature)
+        self.notice = ""  # why a key did nothing (no class to add or remove)
 
     def compose(self) -> ComposeResult:
         yield Static("Softmax: scores (logits) to probabilities", classes="widget-title")
@@ -64,6 +65,7 @@ class SoftmaxBars(Vertical, can_focus=True):
         self.redraw()
 
     def watch_state(self) -> None:
+        self.notice = ""
         self.redraw()
 
     @property
@@ -100,6 +102,8 @@ class SoftmaxBars(Vertical, can_focus=True):
         elif t > 1:
             summary.append(f"\nT = {t:g} > 1 flattens: the classes even out", style="italic")
         summary.append_text(self._ratio(steps))
+        if self.notice:
+            summary.append(f"\n{self.notice}", style="italic")
         self.query_one("#softmax-sum", Static).update(summary)
         self.post_message(Publish(self, "prediction", (state.classes, tuple(self.probabilities))))
 
@@ -133,6 +137,8 @@ class SoftmaxBars(Vertical, can_focus=True):
     def action_add_class(self) -> None:
         state = self.state
         if len(state.logits) >= 8:
+            self.notice = "8 classes is the most this widget shows: d removes one."
+            self.redraw()
             return
         name = next((n for n in NEW_CLASS_NAMES if n not in state.classes), f"class {len(state.classes)}")
         self.state = replace(state, classes=(*state.classes, name), logits=(*state.logits, 0.0))
@@ -140,6 +146,8 @@ class SoftmaxBars(Vertical, can_focus=True):
     def action_remove_class(self) -> None:
         state = self.state
         if len(state.logits) <= 2:
+            self.notice = "Softmax needs at least 2 classes: a adds one."
+            self.redraw()
             return
         keep = [i for i in range(len(state.logits)) if i != state.picked]
         self.state = SoftmaxState(
