@@ -19,10 +19,7 @@ class DrawDigitScreen(ModalScreen[np.ndarray | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="draw-digit"):
-            yield Static(
-                "Draw a digit (hold the mouse button and move, or arrows and space for the pen, c clears)",
-                classes="widget-title",
-            )
+            yield Static("Draw a digit (drag the mouse, or arrows and space; c clears)", classes="widget-title")
             yield DrawCanvas(id="draw-digit-canvas")
             yield Static("Enter: show it to the network · Escape: cancel", id="draw-digit-keys")
 
