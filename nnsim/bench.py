@@ -216,12 +216,15 @@ def kernel_cases(be, ref, rng):
     return cases
 
 
-def nnsim_step(be, model: str, batch: int):
-    """One training step (forward, loss, backward, SGD update) of our model, as a function."""
+def nnsim_step(be, model: str, batch: int, image=(1, 28, 28), sizes: dict | None = None):
+    """One training step (forward, loss, backward, SGD update) of our model, as a function.
+
+    ``image`` (C, H, W) and ``sizes`` (build_model's) shrink the net, for Numba's CUDA simulator.
+    """
     rng = np.random.default_rng(0)
-    net = build_model(model, backend=be, seed=0)
+    net = build_model(model, image, backend=be, seed=0, **(sizes or {}))
     optimizer = make_optimizer("sgd", net.parameters(), be, 0.01, momentum=0.9)
-    x = be.asarray(rng.random((batch, 1, 28, 28), dtype=np.float32))
+    x = be.asarray(rng.random((batch, *image), dtype=np.float32))
     labels = rng.integers(0, 10, batch)
     labels_be = be.asarray(labels)
 
