@@ -263,7 +263,7 @@ class LessonLinksParams(Params):
 @widget("imbalance", "ImbalanceDemo")
 @dataclass
 class ImbalanceParams(Params):
-    """The same network trained on imbalanced shapes with cross-entropy and with focal loss: recall per class."""
+    """The same network trained on imbalanced shapes with CE, α-weighted CE and focal loss: recall per class."""
 
     epochs: int = 2
     hidden: int = 32
