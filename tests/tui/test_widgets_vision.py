@@ -95,6 +95,15 @@ async def test_the_cnn_field_grows_around_the_same_spot_as_the_vit_patch(tmp_pat
             assert top <= spot[0] < bottom and left <= spot[1] < right  # both around the ViT patch's centre
         assert large[0] <= small[0] and small[1] <= large[1] and large[2] <= small[2] and small[3] <= large[3]
         assert (large[1] - large[0]) > (small[1] - small[0])
+        picture, (top, bottom, left, right, _) = versus.field_picture(), small
+        yellow = np.array([1.0, 0.85, 0.0])  # what the note calls the earlier block's yellow frame
+        for edge in (picture[top, left:right], picture[bottom - 1, left:right], picture[top:bottom, left]):
+            np.testing.assert_allclose(edge, np.broadcast_to(yellow, edge.shape))
+        field = np.zeros((28, 28), dtype=bool)
+        field[large[0] : large[1], large[2] : large[3]] = True
+        ring = field.copy()  # the block-2 field around the block-1 one
+        ring[top:bottom, left:right] = False
+        assert (picture[ring, 2] >= 0.5).all() and (picture[~field, 2] < 0.5).all()  # lit in blue, the rest not
         await pilot.press("d")
         assert versus.depth == 1  # after the last block, back to the first
 
@@ -186,6 +195,11 @@ async def test_the_vit_views_embedding_qkv_and_attention(tmp_path):
         assert "kept: yes" in detail and f"d = {d}" in detail
         picture = shown(view.query_one("#vit-picture"))
         assert "most attended: patches" in picture
+        before = view.figures.probabilities.copy()
+        await pilot.press("g")  # 7 → 14: another size drawn; the ViT itself keeps its own
+        assert view.state.view == "patches" and "14×14 patches: 2 × 2 = 4" in shown(view.query_one("#vit-picture"))
+        assert "the other sizes are only drawn" in shown(view.query_one("#vit-detail"))
+        np.testing.assert_array_equal(view.figures.probabilities, before)
 
 
 async def test_conv_stepper_on_a_photo_channel_and_the_learners_own_file(tmp_path):

@@ -108,16 +108,21 @@ class CnnVsVit(Vertical, can_focus=True):
             "pair of tokens."
         )
 
-    def _cnn(self) -> Text:
-        image = self.figures.image
-        rgb = to_rgb(image) * 0.45
-        t, b, lft, r, (row, col) = self.field(self.depth)
+    def field_picture(self) -> np.ndarray:
+        """The image dimmed, the current block's field lit in blue, the previous block's outlined in yellow."""
+        rgb = to_rgb(self.figures.image) * 0.45
+        t, b, lft, r, _ = self.field(self.depth)
         rgb[t:b, lft:r] = np.clip(rgb[t:b, lft:r] + FIELD * 0.6, 0, 1)
         if self.depth > 1:  # the previous block's field, outlined inside this one
             pt, pb, pl, pr, _ = self.field(self.depth - 1)
             rgb[pt:pb, [pl, pr - 1]] = EARLIER
             rgb[[pt, pb - 1], pl:pr] = EARLIER
-        cnn = half_blocks(rgb)
+        return rgb
+
+    def _cnn(self) -> Text:
+        image = self.figures.image
+        t, b, lft, r, (row, col) = self.field(self.depth)
+        cnn = half_blocks(self.field_picture())
         shapes = {(block.kernel, block.pool) for block in self.blocks[: self.depth]}
         each = "; ".join(f"{k}×{k} conv, {p}×{p} max-pool" for k, p in sorted(shapes))
         cnn.append(f"\nCNN block {self.depth} of {len(self.blocks)}, output ({row}, {col})", style="bold")
