@@ -268,7 +268,7 @@ class VitView(Vertical, can_focus=True):
             detail.append("Here they disagree. ", style="yellow")
         detail.append(
             "Attention says where information flowed in one block, not what the answer depends on. "
-            "Occlusion is a heuristic too: a blanked patch is an image the network never saw in training, "
+            "Occlusion is a heuristic too: a blanked patch makes an image unlike any it was trained on, "
             "and near p = 1 the softmax saturates, so small drops say little."
         )
         return picture, detail
