@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import BinaryIO
 
@@ -14,7 +15,7 @@ from nnsim.errors import NnsimError
 def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> Path:
     """Call ``write(handle)`` on a temporary file beside ``path``, flush it to disk, rename it over
     ``path``. If anything fails (or Ctrl+C arrives), the temporary file is removed and ``path``
-    keeps what it held."""
+    keeps what it held. A save that works also removes what an earlier, killed one left."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -31,7 +32,14 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> Path:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+    _remove_stale_parts(path)
     return path
+
+
+def _remove_stale_parts(path: Path) -> None:
+    """Temporary files of `path` left by a save that was killed half way (ours is renamed by now)."""
+    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.part"):
+        stale.unlink(missing_ok=True)
 
 
 def check_writable(path: Path) -> None:

@@ -293,12 +293,17 @@ def cmd_train(args) -> int:
     config = train_config(args)
     config.resolved()  # check the flags before loading anything
     trainer = Trainer(config)
-    for warning in trainer.dataset.warnings:
+    for warning in [*trainer.dataset.warnings, *trainer.warnings]:
         print(f"nnsim: warning: {warning}", file=sys.stderr)
     warm_up_kernels(trainer.be)
     interrupted = _stop_on_ctrl_c(trainer)
-    events = trainer.run()
+    failed: list = []  # the last save, while it failed
+    events = _warn_on_failed_saves(trainer.run(), failed)
     done = _print_json(events) if args.json else _print_progress(trainer, events)
+    if failed:
+        raise NnsimError(
+            f"{failed[-1].path}: the run's last save failed ({failed[-1].reason}); nothing more was written"
+        )
     if interrupted():
         path = Path(config.checkpoint) if config.checkpoint else Path(f"nnsim-{config.model}-interrupted.npz")
         if not config.checkpoint:
@@ -306,6 +311,17 @@ def cmd_train(args) -> int:
         print(f"nnsim: interrupted; saved the weights of step {done.steps} to {path}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_ERROR if done.reason == "diverged" else 0
+
+
+def _warn_on_failed_saves(events, failed: list):
+    """A save that fails mid-run is one warning, and training goes on; `failed` keeps it until one works."""
+    for event in events:
+        if event.event == "save_failed":
+            print(f"nnsim: warning: {event.describe()}", file=sys.stderr)
+            failed[:] = [event]
+        elif event.event == "checkpoint":
+            failed.clear()
+        yield event
 
 
 def warm_up_kernels(backend) -> None:
@@ -399,7 +415,7 @@ def _print_progress(trainer, events):
                     task = bar.add_task("", total=event.batches, epoch=event.epoch, loss=0.0, acc=0.0, speed=0.0)
                     task_epoch = event.epoch
                 bar.update(task, completed=event.batch, loss=event.loss, acc=event.accuracy, speed=event.samples_per_s)
-            elif kind != "done":
+            elif kind not in ("done", "save_failed"):  # a failed save is warned about on stderr
                 console.print(_styled(event))
             else:
                 done = event

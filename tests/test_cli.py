@@ -583,3 +583,11 @@ def test_ctrl_c_while_the_kernels_compile_is_one_line(tmp_path):
         process.kill()
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "nnsim: interrupted"
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_train_on_a_device_or_a_fifo_is_one_line(tmp_path, kind):
+    path = Path("/dev/zero") if kind == "device" else tmp_path / "pipe"
+    if kind == "fifo":
+        os.mkfifo(path)
+    assert_one_line_error(nnsim("train", "--data", path, "--backend", "reference"), "a device or a pipe")

@@ -76,6 +76,8 @@ def _load(key: str, seed: int) -> Dataset:
     if not path.exists():
         names = ", ".join(BUILTIN_NAMES + FINDABLE_NAMES)
         raise NnsimError(f"{key}: no such file or folder, and not a data set name ({names})")
+    if not path.is_file() and not path.is_dir():
+        raise NnsimError(f"{key}: not a data set: a device or a pipe, not a file or a folder")
     if path.is_file():
         if path.suffix.lower() == ".npz":
             return load_npz(path)
@@ -299,6 +301,12 @@ def load_image_folder(folder: Path, seed: int = 0, test_fraction: float = 0.2) -
                 except NnsimError as error:
                     warnings.append(f"skipped {error}")
         loaded[split] = items
+    counts = Counter(label for items in loaded.values() for _, label in items)
+    warnings += [
+        f"class {name!r} has no images: the network can never answer it"
+        for label, name in enumerate(class_names)
+        if not counts[label]
+    ]
     everything = [item for items in loaded.values() for item in items]
     if not everything:
         raise NnsimError(f"{folder}: no readable images in its class folders")

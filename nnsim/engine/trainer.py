@@ -21,9 +21,11 @@ from nnsim.data.dataset import Dataset, split_validation
 from nnsim.data.datasets import load_dataset
 from nnsim.engine.backends import BACKEND_NAMES, get_backend
 from nnsim.engine.checkpoint import load_weights, read_extra, save_checkpoint
+from nnsim.engine.memory import check_fits
 from nnsim.engine.models import MODEL_NAMES, build_model
 from nnsim.engine.optim import OPTIMIZER_NAMES, make_optimizer
 from nnsim.errors import NnsimError
+from nnsim.runfiles import check_targets, save_failure
 
 DEFAULT_EPOCHS = {"mlp": 5, "cnn": 5, "vit": 10}
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.05}
@@ -232,6 +234,19 @@ class CheckpointEvent(Event):
 
 
 @dataclass
+class SaveFailedEvent(Event):
+    path: str
+    reason: str
+    step: int
+    final: bool  # the run's last save: nothing tries again
+    event = "save_failed"
+
+    def describe(self) -> str:
+        after = "its last weights were not written" if self.final else "training goes on, the next epoch tries again"
+        return f"could not save {self.path} ({self.reason}); {after}"
+
+
+@dataclass
 class DoneEvent(Event):
     train_loss: float | None
     val_accuracy: float | None
@@ -321,6 +336,11 @@ class Trainer:
         self.steps = 0
         self.epoch = 0
         self.warnings: list[str] = []
+        if cfg.checkpoint:  # never over the data set, a file no run wrote, or another network
+            self.warnings += check_targets([cfg.checkpoint], cfg.data, self.model.config.to_dict(), cfg.resume)
+        cfg.eval_batch_size = check_fits(  # a run too large for memory is refused now, not part way
+            self.model.config, cfg.batch_size, cfg.eval_batch_size, len(self.x_train), cfg.precision
+        )
         self._optimizer_dropped = False
         self._progress = _Progress(start=time.perf_counter())
         self._order_rng = np.random.default_rng(cfg.seed)  # the order of the training images, epoch by epoch
@@ -374,7 +394,7 @@ class Trainer:
             if reason != "finished":
                 break
             if cfg.checkpoint and epoch < cfg.epochs:
-                yield self.save(cfg.checkpoint)
+                yield self._save_during_run(cfg.checkpoint)
         yield from self.finish(reason)
 
     def run_epoch(self, epoch: int) -> Iterator[Event]:
@@ -446,12 +466,12 @@ class Trainer:
         """The end of a run: the last checkpoint, the test set (unless stopped), and the done event."""
         cfg, progress = self.config, self._progress
         if reason in ("diverged", "stopped") and cfg.checkpoint:
-            yield self.save(cfg.checkpoint)
+            yield self._save_during_run(cfg.checkpoint, final=True)
         test_loss = test_accuracy = None
         if len(self.dataset.x_test) and reason != "stopped":
             test_loss, test_accuracy = self.evaluate(self.dataset.x_test, self.dataset.y_test)
         if cfg.checkpoint and reason not in ("diverged", "stopped"):
-            yield self.save(cfg.checkpoint, test_accuracy=test_accuracy)
+            yield self._save_during_run(cfg.checkpoint, final=True, test_accuracy=test_accuracy)
         yield DoneEvent(
             train_loss=progress.train_loss,
             val_accuracy=progress.val_accuracy,
@@ -544,15 +564,28 @@ class Trainer:
         self.last_predictions = np.concatenate(predicted)  # the class each image was given (the lab's confusion matrix)
         return loss_sum / len(images), correct_sum / len(images)
 
+    def _save_during_run(self, path, final: bool = False, **figures) -> Event:
+        """A save that never ends the run: a failure is an event that says so (the next epoch tries again)."""
+        try:
+            return self.save(path, **figures)
+        except (NnsimError, OSError) as error:
+            return SaveFailedEvent(str(path), save_failure(error), self.steps, final)
+
+    def describing(self) -> dict:
+        """What every file of this run carries, so that each is read the same way (`predict`, the lab's draw)."""
+        return {
+            "class_names": self.dataset.class_names,
+            "data": self.dataset.name,
+            "background": float(_border_mean(self.dataset.x_train)),
+            "steps": self.steps,
+            "epoch": self.epoch,
+        }
+
     def save(self, path, **figures) -> CheckpointEvent:
         """Weights, optimizer state and position in the data, so that a resume continues exactly."""
         progress, position = self._progress, self._position
         meta = {
-            "class_names": self.dataset.class_names,
-            "data": self.dataset.name,
-            "steps": self.steps,
-            "epoch": self.epoch,
-            "background": float(_border_mean(self.dataset.x_train)),
+            **self.describing(),
             "optimizer": {"name": self.config.optimizer, "steps": self.optimizer.steps},
             "position": {"epoch": position.epoch, "batch": position.batch, "order_state": position.order_state},
             "progress": {

@@ -206,6 +206,25 @@ def test_empty_folder_and_missing_path(tmp_path):
         load_dataset(tmp_path / "a.csv")
 
 
+def test_an_empty_class_folder_is_reported(tmp_path):
+    root = make_image_folder(tmp_path / "pets")
+    (root / "birds").mkdir()
+    data = load_dataset(root)
+    assert data.class_names == ["birds", "cats", "dogs"]
+    assert data.warnings == ["class 'birds' has no images: the network can never answer it"]
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_a_device_or_a_fifo_is_not_a_data_set(tmp_path, kind):
+    import os
+
+    path = Path("/dev/zero") if kind == "device" else tmp_path / "pipe.npz"
+    if kind == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(NnsimError, match="not a data set: a device or a pipe"):
+        load_dataset(path)
+
+
 def test_findable_dataset_not_present_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv("NNSIM_DATA", str(tmp_path))
     monkeypatch.setenv("HOME", str(tmp_path))

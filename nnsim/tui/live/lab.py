@@ -11,11 +11,11 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -23,6 +23,8 @@ from nnsim.atomic import write_atomically
 from nnsim.engine.checkpoint import save_checkpoint
 from nnsim.engine.losses import softmax
 from nnsim.engine.trainer import TrainConfig, Trainer
+from nnsim.runfiles import Saves, check_targets, run_files
+from nnsim.tui.live.lab_files import default_checkpoint  # noqa: F401  (where the lab keeps a run)
 
 SMOOTHING = 0.9  # the smoothed loss curve is an exponential moving average: s ← 0.9·s + 0.1·loss
 SAMPLES = 8  # validation images shown with their prediction
@@ -130,6 +132,10 @@ class LabFigures:
     parameters: int = 0
     best_accuracy: float | None = None
     best_epoch: int = 0
+    epoch_ends: list[int] = field(default_factory=list)  # the step at which each epoch ended
+    validation: bool = True  # False: the run holds no images out (validation fraction 0)
+    save_problem: str = ""  # while a save fails: which files are not being written, and why
+    notices: list[str] = field(default_factory=list)  # what the learner must know all run long
 
     def copy(self) -> LabFigures:
         lists = {name: list(value) for name, value in vars(self).items() if isinstance(value, list)}
@@ -138,7 +144,16 @@ class LabFigures:
 
     def to_json(self) -> dict:
         """The run's figures, for a learner to plot elsewhere (and for a resume to draw again)."""
-        keep = ("losses", "smoothed", "accuracies", "epochs_at", "val_losses", "val_accuracies", "train_accuracies")
+        keep = (
+            "losses",
+            "smoothed",
+            "accuracies",
+            "epochs_at",
+            "epoch_ends",
+            "val_losses",
+            "val_accuracies",
+            "train_accuracies",
+        )
         return {
             "steps": self.step,
             "epoch": self.epoch,
@@ -159,9 +174,16 @@ class LabRun:
     def __init__(self, config: TrainConfig, label: str = "A"):
         self.trainer = Trainer(config)
         trainer = self.trainer
+        self.saves = Saves()
+        self._unsaved_best: SimpleNamespace | None = None  # best weights whose save failed, tried again
+        notes = self._check_files()
         self.figures = LabFigures(epochs=trainer.config.epochs, label=label, parameters=trainer.model.parameter_count())
         self.figures.log.extend(trainer.describe())
-        self.figures.log.extend(f"note: {warning}" for warning in trainer.warnings)
+        self.figures.log.extend(
+            f"note: {warning}" for warning in [*trainer.warnings, *notes, *trainer.dataset.warnings]
+        )
+        self.figures.validation = len(trainer.x_val) > 0
+        self.figures.notices = self._notices(label)
         if trainer.config.resume:
             self._restore_figures(Path(trainer.config.resume))
         self._lock = threading.Lock()
@@ -171,6 +193,32 @@ class LabRun:
         rng = np.random.default_rng(0)
         count = min(SAMPLES, len(trainer.x_val))
         self._sample_index = np.sort(rng.choice(len(trainer.x_val), size=count, replace=False))
+
+    def _check_files(self) -> list[str]:
+        """Before training: every file the run writes beside its checkpoint (the trainer checked
+        the checkpoint) can be written and holds nothing the run must not replace."""
+        if self.checkpoint is None:
+            return []
+        cfg = self.trainer.config
+        return check_targets(
+            run_files(self.checkpoint).all[1:], cfg.data, self.trainer.model.config.to_dict(), cfg.resume
+        )
+
+    def _notices(self, label: str) -> list[str]:
+        notices = []
+        if self.checkpoint is None and label == "A":
+            notices.append("nothing will be saved: the 'save to' box is empty")
+        warnings = self.trainer.dataset.warnings
+        skipped = sum(warning.startswith("skipped") for warning in warnings)
+        parts = [f"skipped {skipped} image{'s' * (skipped > 1)} it could not read"] if skipped else []
+        parts += [warning for warning in warnings if not warning.startswith("skipped")]
+        if parts:
+            notices.append("data: " + "; ".join(parts) + " (4 Log lists them)")
+        if not self.figures.validation:
+            self.figures.log.append(
+                "note: no validation split (validation fraction 0): no validation curve, no best epoch"
+            )
+        return notices
 
     @property
     def classes(self) -> list[str]:
@@ -246,6 +294,7 @@ class LabRun:
             return
         if kind == "epoch":
             figures.train_accuracies.append(event.train_accuracy)
+            figures.epoch_ends.append(figures.step)
         elif kind == "validation":
             figures.epochs_at.append(figures.step)
             figures.val_losses.append(event.val_loss)
@@ -256,10 +305,16 @@ class LabRun:
                 figures.best_accuracy, figures.best_epoch = event.val_accuracy, event.epoch
                 self._save_best()
         elif kind == "checkpoint":
+            self.saves.failed.pop(Path(event.path), None)
+            if self._unsaved_best is not None:
+                self._save_best(self._unsaved_best)
             self._export()
+        elif kind == "save_failed":
+            self.saves.failed[Path(event.path)] = event.reason
+            figures.save_problem = self.saves.problem()
         elif kind == "done":
             figures.reason = event.reason
-            figures.log.append(explain(event))
+            figures.log.append(explain(event, saved=not self.saves.failed))
             self._export()
             return
         figures.log.append(explain(event))
@@ -326,17 +381,23 @@ class LabRun:
         return inside
 
     # ---------------------------------------------------------------- files
-    def _save_best(self) -> None:
-        """The best weights so far, saved atomically beside the checkpoint (for nnsim predict, draw)."""
+    def _save_best(self, kept: SimpleNamespace | None = None) -> None:
+        """The best weights so far, saved atomically beside the checkpoint (for nnsim predict, draw),
+        with what the checkpoint says about the run. A failed save keeps those weights in memory
+        and is tried again at the next save."""
         if self.checkpoint is None:
             return
-        meta = {
-            "class_names": self.classes,
-            "data": self.trainer.dataset.name,
-            "epoch": self.trainer.epoch,
-            "val_accuracy": self.figures.best_accuracy,
-        }
-        save_checkpoint(best_path(self.checkpoint), self.trainer.model, meta)
+        model = self.trainer.model
+        best = kept or SimpleNamespace(
+            config=model.config,
+            weights=model.state_dict(),
+            meta={**self.trainer.describing(), "val_accuracy": self.figures.best_accuracy},
+        )
+        best.state_dict = lambda: best.weights
+        path = best_path(self.checkpoint)
+        saved = self.saves.attempt(path, lambda: save_checkpoint(path, best, best.meta))
+        self._unsaved_best = None if saved else best
+        self.figures.save_problem = self.saves.problem()
 
     def _export(self) -> None:
         """The figures beside the checkpoint: name.figures.json (everything) and name.steps.csv (per step)."""
@@ -344,8 +405,8 @@ class LabRun:
             return
         figures = self.figures
         paths = figure_paths(self.checkpoint)
-        text = json.dumps(figures.to_json())
-        write_atomically(paths[0], lambda handle: handle.write(text.encode()))
+        text = json.dumps({**figures.to_json(), "meta": self.trainer.describing()})
+        self.saves.attempt(paths[0], lambda: write_atomically(paths[0], lambda handle: handle.write(text.encode())))
         rows = zip(
             range(figures.step - len(figures.losses) + 1, figures.step + 1),
             figures.losses,
@@ -364,7 +425,8 @@ class LabRun:
                 writer.writerow((step, _epoch_of(step, figures), f"{loss:.6g}", f"{smooth:.6g}", f"{accuracy:.6g}"))
             handle.write(out.getvalue().encode())
 
-        write_atomically(paths[1], write)
+        self.saves.attempt(paths[1], lambda: write_atomically(paths[1], write))
+        figures.save_problem = self.saves.problem()
 
     def _restore_figures(self, checkpoint: Path) -> None:
         """After a resume: the curves so far, from the figures saved beside the checkpoint."""
@@ -379,12 +441,14 @@ class LabRun:
             "smoothed",
             "accuracies",
             "epochs_at",
+            "epoch_ends",
             "val_losses",
             "val_accuracies",
             "train_accuracies",
         ):
             setattr(f, name, [float(v) for v in saved.get(name, [])])
         f.epochs_at = [int(v) for v in f.epochs_at]
+        f.epoch_ends = [int(v) for v in f.epoch_ends] if "epoch_ends" in saved else list(f.epochs_at)
         f.step, f.epoch = int(saved.get("steps", 0)), int(saved.get("epoch", 0))
         f.best_accuracy, f.best_epoch = saved.get("best_accuracy"), int(saved.get("best_epoch", 0))
         if saved.get("confusion") is not None:
@@ -397,40 +461,23 @@ class LabRun:
 
 
 def _epoch_of(step: int, figures: LabFigures) -> int:
-    for epoch, at in enumerate(figures.epochs_at, start=1):
-        if step <= at:
+    """The epoch a step belongs to, by where each epoch ended (not by validations: there may be none)."""
+    for epoch, end in enumerate(figures.epoch_ends, start=1):
+        if step <= end:
             return epoch
-    return len(figures.epochs_at) + 1
+    return len(figures.epoch_ends) + 1
 
 
 def best_path(checkpoint: Path) -> Path:
-    return checkpoint.with_name(checkpoint.stem + ".best.npz")
+    return run_files(checkpoint).best
 
 
 def figure_paths(checkpoint: Path) -> tuple[Path, Path]:
-    return checkpoint.with_name(checkpoint.stem + ".figures.json"), checkpoint.with_name(checkpoint.stem + ".steps.csv")
+    files = run_files(checkpoint)
+    return files.figures, files.steps
 
 
-def default_checkpoint(config: TrainConfig) -> Path:
-    """Where the lab keeps a run: $NNSIM_HOME/lab/, else the user's data folder; a temporary folder
-    for a browser tab of `nnsim serve` (one tab never overwrites another's)."""
-    from nnsim import serving
-
-    if serving.served():
-        import tempfile
-
-        folder = Path(tempfile.mkdtemp(prefix="nnsim-lab-"))
-    elif os.environ.get("NNSIM_HOME"):
-        folder = Path(os.environ["NNSIM_HOME"]).expanduser() / "lab"
-    else:
-        from platformdirs import user_data_dir
-
-        folder = Path(user_data_dir("nnsim")) / "lab"
-    name = Path(config.data).stem if ("/" in config.data or os.sep in config.data) else config.data
-    return folder / f"{config.model}-{name}.npz"
-
-
-def explain(event) -> str:
+def explain(event, saved: bool = True) -> str:
     """The event's line, and for the ones that end or change a run, why, in words."""
     line = event.describe()
     kind = event.event
@@ -452,7 +499,11 @@ def explain(event) -> str:
             "diverged": "the loss became NaN",
             "max_steps": "it reached its step limit",
         }.get(event.reason, event.reason)
-        where = f"; saved to {event.checkpoint}" if event.checkpoint else ""
+        if not event.checkpoint and event.reason == "stopped":
+            why = "you stopped it"
+        where = f"; saved to {event.checkpoint}" if event.checkpoint else "; nothing was saved ('save to' is empty)"
+        if event.checkpoint and not saved:
+            where = f"; its last save to {event.checkpoint} failed (see above)"
         return f"{line}. Finished because {why}{where}."
     return line
 
@@ -524,9 +575,3 @@ class LabSession:
                     publish(self.snapshot())
                     last = now
         publish(self.snapshot())
-
-    def save_as(self, path: Path) -> Path:
-        """Run A's weights, optimizer state and position, to a file of the learner's choosing."""
-        trainer = self.runs[0].trainer
-        trainer.save(path)
-        return path

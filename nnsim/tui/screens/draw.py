@@ -164,14 +164,13 @@ class DrawScreen(NnsimScreen):
         event.stop()
         from pathlib import Path
 
-        from nnsim import serving
         from nnsim.predict import prepare_image
+        from nnsim.tui.images import resolve_image
 
         text = event.value.strip()
         path = Path(text).expanduser()
         try:
-            if serving.served() and not serving.allows(path):
-                serving.refuse(text)
+            path = resolve_image(text)  # served: a name typed is looked up in the shared folder, as the data box does
             tensor, notes = prepare_image(path, (1, 28, 28), background=0.0)
         except NnsimError as error:
             self.query_one("#draw-steps", Static).update(Text(str(error), style="red"))

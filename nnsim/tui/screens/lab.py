@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,9 +21,11 @@ from textual.widgets import Button, Footer, Header, Input, Label, RichLog, Selec
 from textual_plotext import PlotextPlot
 
 from nnsim.errors import NnsimError
+from nnsim.runfiles import OtherNetworkError
 from nnsim.tui.images import half_blocks, heat, tiles_in_rows, to_rgb
 from nnsim.tui.live.doctor import Hint, diagnose
-from nnsim.tui.live.lab import COMPARISONS, SIZES, SMOOTHING, LabFigures, default_checkpoint, differences
+from nnsim.tui.live.lab import COMPARISONS, SIZES, SMOOTHING, LabFigures, differences
+from nnsim.tui.live.lab_files import default_checkpoint, path_allowed, save_as
 from nnsim.tui.screens.base import NnsimScreen
 
 MODELS = [("CNN", "cnn"), ("ViT", "vit"), ("MLP", "mlp")]
@@ -147,6 +148,7 @@ class LabScreen(NnsimScreen):
             yield Button("Resume", id="lab-resume", compact=True)
             yield Button("Draw", id="lab-draw", compact=True)
         yield Line(id="lab-status")
+        yield Line(id="lab-notice")
         yield Line(id="lab-doctor")
         with TabbedContent(id="lab-tabs", initial="curves"):
             with TabPane("1 Curves", id="curves"), Horizontal(classes="lab-pane"):
@@ -289,21 +291,14 @@ class LabScreen(NnsimScreen):
             return
         path = Path(self.query_one("#lab-checkpoint", Input).value.strip()).expanduser()
         try:
-            self._path_allowed(path)
-            self.session.save_as(path)
+            save_as(self.session, path, self.own_checkpoint.parent)
         except (NnsimError, OSError) as error:
             self._status(f"could not save: {error}", error=True)
             return
         self._status(f"saved the weights, optimizer state and position to {path}")
 
     def _path_allowed(self, path: Path) -> None:
-        """Served to a browser, a tab reads and writes runs only in its own folder, never elsewhere
-        on the server (not even in the folder the teacher shares)."""
-        from nnsim import serving
-
-        folder = self.own_checkpoint.parent.resolve()
-        if serving.served() and folder not in Path(os.path.realpath(path)).parents:
-            raise NnsimError(f"{path}: a served nnsim keeps runs only in this tab's own folder, {folder}")
+        path_allowed(path, self.own_checkpoint.parent)
 
     def action_resume_run(self) -> None:
         """Start from the checkpoint in "save to": its weights, optimizer and place in the data."""
@@ -414,6 +409,7 @@ class LabScreen(NnsimScreen):
         self._logged = 0
         self._doctor("")
         self.query_one("#lab-log", RichLog).clear()
+        self._notice("")
         self._label("❚❚ Pause")
         self._status("loading the data and building the network…")
         self.train(config, other)
@@ -438,6 +434,9 @@ class LabScreen(NnsimScreen):
             runs = [LabRun(config, "A")]
             if other is not None:
                 runs.append(LabRun(other, "B"))
+        except OtherNetworkError as error:  # a free name is offered: space again trains into it
+            self.app.call_from_thread(self._offer_free_name, error)
+            return
         except NnsimError as error:
             self.post_message(LabStatus(str(error), error=True))
             return
@@ -469,6 +468,22 @@ class LabScreen(NnsimScreen):
             state = "finished"
         self._label({"running": "❚❚ Pause", "paused": "▶ Resume", "finished": "▶ Start again"}.get(state, "▶ Start"))
         self._status(self._progress_line(f, state))
+        self._notice("\n".join([f.save_problem, *f.notices]).strip())
+
+    def _notice(self, text: str) -> None:
+        """What the learner must know all run long (a save failing, nothing saved, data skipped):
+        shown until it no longer holds, never replaced by the progress line."""
+        notice = self.query_one("#lab-notice", Line)
+        if str(notice.text) != text:
+            notice.text = Text(text, style="red" if text.startswith("not saving") else "yellow")
+            notice.set_class(bool(text), "-shown")
+
+    def _offer_free_name(self, error) -> None:
+        from nnsim.runfiles import free_name
+
+        free = free_name(error.path)
+        self.query_one("#lab-checkpoint", Input).value = str(free)
+        self.on_lab_status(LabStatus(f"{error} 'save to' now holds {free}: space trains into it", error=True))
 
     def _redrawn(self, started: float) -> None:
         cost = time.perf_counter() - started
@@ -520,7 +535,7 @@ class LabScreen(NnsimScreen):
                     f"validation accuracy {f.val_accuracies[-1]:.2%} (best {f.best_accuracy:.2%}, epoch {f.best_epoch})"
                 )
             else:
-                best = "no validation yet"
+                best = "no validation yet" if f.validation else "no validation split"
             return f"{f.reason or 'finished'} after {f.step} steps: {best}; space trains again, r resumes"
         eta = f", about {f.eta_s:.0f} s left" if f.eta_s is not None else ""
         where = f"epoch {f.epoch}/{f.epochs}, batch {f.batch}/{f.batches}"

@@ -1,0 +1,62 @@
+"""Where the lab keeps a run, and what it may write: the default name (one a lab, never another
+lab's), a served tab's own folder (removed when its app ends), and a save the learner asks for."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+from pathlib import Path
+
+from nnsim.errors import NnsimError
+from nnsim.runfiles import check_targets, claim, free_name
+
+_served_folder: Path | None = None  # a served tab's own folder: one a process, removed when it ends
+
+
+def default_checkpoint(config) -> Path:
+    """Where the lab keeps a run: $NNSIM_HOME/lab/, else the user's data folder; a temporary folder
+    for a browser tab of `nnsim serve` (one tab never overwrites another's). A name another lab
+    (another process) is writing to is never given: the next free one is (NAME-2.npz, …)."""
+    from nnsim import serving
+
+    if serving.served():
+        folder = _tab_folder()
+    elif os.environ.get("NNSIM_HOME"):
+        folder = Path(os.environ["NNSIM_HOME"]).expanduser() / "lab"
+    else:
+        from platformdirs import user_data_dir
+
+        folder = Path(user_data_dir("nnsim")) / "lab"
+    name = Path(config.data).stem if ("/" in config.data or os.sep in config.data) else config.data
+    path = folder / f"{config.model}-{name}.npz"
+    return path if serving.served() or claim(path) else free_name(path)
+
+
+def _tab_folder() -> Path:
+    global _served_folder
+    if _served_folder is None:
+        import tempfile
+
+        _served_folder = Path(tempfile.mkdtemp(prefix="nnsim-lab-"))
+        atexit.register(shutil.rmtree, _served_folder, ignore_errors=True)  # a classroom never fills the disk
+    return _served_folder
+
+
+def path_allowed(path: Path, own_folder: Path) -> None:
+    """Served to a browser, a tab reads and writes runs only in its own folder, never elsewhere
+    on the server (not even in the folder the teacher shares)."""
+    from nnsim import serving
+
+    folder = own_folder.resolve()
+    if serving.served() and folder not in Path(os.path.realpath(path)).parents:
+        raise NnsimError(f"{path}: a served nnsim keeps runs only in this tab's own folder, {folder}")
+
+
+def save_as(session, path: Path, own_folder: Path) -> None:
+    """Run A's weights, optimizer state and position, to a file of the learner's choosing: never
+    over the data set, a file no run wrote, or a checkpoint of another network."""
+    path_allowed(path, own_folder)
+    trainer = session.runs[0].trainer
+    check_targets([path], trainer.config.data, trainer.model.config.to_dict(), trainer.config.resume)
+    trainer.save(path)
