@@ -24,8 +24,8 @@ from nnsim.engine.checkpoint import load_weights, read_extra, save_checkpoint
 from nnsim.engine.memory import check_fits
 from nnsim.engine.models import MODEL_NAMES, build_model
 from nnsim.engine.optim import OPTIMIZER_NAMES, make_optimizer
+from nnsim.engine.runfiles import check_targets, save_failure
 from nnsim.errors import NnsimError
-from nnsim.runfiles import check_targets, save_failure
 
 DEFAULT_EPOCHS = {"mlp": 5, "cnn": 5, "vit": 10}
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.05}

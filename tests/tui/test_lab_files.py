@@ -18,7 +18,7 @@ from nnsim.serving import SERVED
 from nnsim.tui.app import NnsimApp
 from nnsim.tui.live.lab import LabRun, LabSession, figure_paths
 from nnsim.tui.progress import ProgressStore
-from tests.test_runfiles import ERRORS, FailingSaves, _victim
+from tests.engine.test_runfiles import ERRORS, FailingSaves, _victim
 from tests.tui.conftest import settle, shown
 from tests.tui.test_lab import lab_app, until
 

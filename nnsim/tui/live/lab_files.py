@@ -8,8 +8,8 @@ import os
 import shutil
 from pathlib import Path
 
+from nnsim.engine.runfiles import check_targets, claim, free_name
 from nnsim.errors import NnsimError
-from nnsim.runfiles import check_targets, claim, free_name
 
 _served_folder: Path | None = None  # a served tab's own folder: one a process, removed when it ends
 
@@ -60,3 +60,18 @@ def save_as(session, path: Path, own_folder: Path) -> None:
     trainer = session.runs[0].trainer
     check_targets([path], trainer.config.data, trainer.model.config.to_dict(), trainer.config.resume)
     trainer.save(path)
+
+
+def data_allowed(data: str) -> str:
+    """A data set name, or a path; served to a browser, a path must stay in the shared folder."""
+    from nnsim import serving
+    from nnsim.data.datasets import BUILTIN_NAMES, FINDABLE_NAMES
+
+    if data in BUILTIN_NAMES + FINDABLE_NAMES or not serving.served():
+        return data
+    path = Path(data).expanduser()
+    if not path.is_absolute() and serving.shared_folder() is not None:
+        path = serving.shared_folder() / path
+    if not serving.allows(path):
+        serving.refuse(data)
+    return str(path)

@@ -6,9 +6,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -20,12 +17,12 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Input, Label, RichLog, Select, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
+from nnsim.engine.runfiles import OtherNetworkError
 from nnsim.errors import NnsimError
-from nnsim.runfiles import OtherNetworkError
-from nnsim.tui.images import half_blocks, heat, tiles_in_rows, to_rgb
+from nnsim.tui.lab_views import confusion_table, hints_text, inside_view, norms_table, sample_tiles, summary_table, thin
 from nnsim.tui.live.doctor import Hint, diagnose
-from nnsim.tui.live.lab import COMPARISONS, SIZES, SMOOTHING, LabFigures, differences
-from nnsim.tui.live.lab_files import default_checkpoint, path_allowed, save_as
+from nnsim.tui.live.lab import COMPARISONS, SIZES, SMOOTHING, LabFigures
+from nnsim.tui.live.lab_files import data_allowed, default_checkpoint, path_allowed, save_as
 from nnsim.tui.screens.base import NnsimScreen
 
 MODELS = [("CNN", "cnn"), ("ViT", "vit"), ("MLP", "mlp")]
@@ -378,7 +375,7 @@ class LabScreen(NnsimScreen):
             self.config,
             model=model,
             sizes=dict(sizes),
-            data=_data_allowed(self.query_one("#lab-data", Input).value.strip() or default.data),
+            data=data_allowed(self.query_one("#lab-data", Input).value.strip() or default.data),
             loss=select("#lab-lossfn"),
             optimizer=select("#lab-optimizer"),
             backend=select("#lab-backend"),
@@ -479,7 +476,7 @@ class LabScreen(NnsimScreen):
             notice.set_class(bool(text), "-shown")
 
     def _offer_free_name(self, error) -> None:
-        from nnsim.runfiles import free_name
+        from nnsim.engine.runfiles import free_name
 
         free = free_name(error.path)
         self.query_one("#lab-checkpoint", Input).value = str(free)
@@ -498,15 +495,15 @@ class LabScreen(NnsimScreen):
         if tab == "curves":
             self._draw_curves()
             if new_validation and f.confusion is not None:
-                self.query_one("#lab-confusion", Static).update(_confusion(f.confusion, self.class_names))
+                self.query_one("#lab-confusion", Static).update(confusion_table(f.confusion, self.class_names))
             if new_validation and f.samples:
                 width = self.query_one("#lab-samples").size.width
-                self.query_one("#lab-samples", Static).update(_samples(f.samples, self.class_names, width))
+                self.query_one("#lab-samples", Static).update(sample_tiles(f.samples, self.class_names, width))
         elif tab == "inside" and f.inside is not None:
-            self.query_one("#lab-hints", Static).update(_hints(self.hints))
+            self.query_one("#lab-hints", Static).update(hints_text(self.hints))
             filters = self.query_one("#lab-filters", Static)
-            filters.update(_inside_view(f, filters.size.width or 56))
-            self.query_one("#lab-norms", Static).update(_norms(f))
+            filters.update(inside_view(f, filters.size.width or 56))
+            self.query_one("#lab-norms", Static).update(norms_table(f))
         elif tab == "compare" and self.compared:
             self._draw_compare()
 
@@ -570,9 +567,9 @@ class LabScreen(NnsimScreen):
             if val:  # the validation line first, so that the training curves show over it
                 plt.plot(at, val, color="orange", marker="braille")
             if raw:
-                plt.plot(*_thin(first, raw), color="gray", marker="braille", label=f"train {title}, each step")
+                plt.plot(*thin(first, raw), color="gray", marker="braille", label=f"train {title}, each step")
             if smooth:
-                plt.plot(*_thin(first, smooth), color="cyan", marker="braille", label=f"moving average ({SMOOTHING})")
+                plt.plot(*thin(first, smooth), color="cyan", marker="braille", label=f"moving average ({SMOOTHING})")
             if val:
                 plt.scatter(at, val, color="orange", marker=POINT, label=f"validation {title}, each epoch")
             if raw:  # a margin on the right: the last validation point is drawn whole, not on the frame
@@ -597,7 +594,7 @@ class LabScreen(NnsimScreen):
                 label = f"{figures.label}: {config.model}, {config.loss}, {config.optimizer} {config.lr:g}"
                 if title.startswith("loss") and figures.smoothed:
                     first = figures.step - len(figures.smoothed) + 1
-                    plt.plot(*_thin(first, figures.smoothed), color=colour, marker="braille", label=label)
+                    plt.plot(*thin(first, figures.smoothed), color=colour, marker="braille", label=label)
                 elif figures.val_accuracies:
                     at = figures.epochs_at[: len(figures.val_accuracies)]
                     plt.plot(at, figures.val_accuracies, color=colour, marker="braille")
@@ -609,7 +606,7 @@ class LabScreen(NnsimScreen):
                 plt.title(title)
                 plt.xlabel("step")
             plot.refresh()
-        self.query_one("#lab-summary", Static).update(_summary(runs, self._configs()))
+        self.query_one("#lab-summary", Static).update(summary_table(runs, self._configs()))
 
     def _configs(self) -> list:
         return [run.trainer.config for run in self.session.runs] if self.session is not None else []
@@ -634,16 +631,6 @@ class Line(Widget):
         return self.text
 
 
-def _hints(hints: list[Hint]) -> Text:
-    if not hints:
-        return Text("Training doctor: nothing looks wrong.", style="green")
-    text = Text("Training doctor\n", style="bold")
-    for hint in hints:
-        text.append(f"• {hint.problem}", style="yellow bold")
-        text.append(f": {hint.why}.\n  fix: {hint.fix} · lesson {hint.lesson} explains it\n")
-    return text
-
-
 def _sizes_tip() -> str:
     lines = []
     for size, models in SIZES.items():
@@ -662,16 +649,6 @@ def _setting(label: str, widget):
 
 def _or(value, default):
     return default if value is None else value
-
-
-def _thin(first: int, values: list[float], most: int = 400) -> tuple[list[float], list[float]]:
-    """(steps, values) with at most `most` points: a braille plot shows no more, and drawing
-    thousands of them would take the time the training needs. Each point kept is the mean of its run."""
-    if len(values) <= most:
-        return list(range(first, first + len(values))), values
-    edges = np.linspace(0, len(values), most + 1).astype(int)
-    means = np.add.reduceat(np.asarray(values, dtype=np.float64), edges[:-1]) / np.diff(edges)
-    return (first + (edges[:-1] + edges[1:] - 1) / 2).tolist(), means.tolist()
 
 
 def _clear(plot: PlotextPlot):
@@ -696,143 +673,9 @@ def _prepare_backend(name: str, report) -> None:
         )
 
 
-def _data_allowed(data: str) -> str:
-    """A data set name, or a path; served to a browser, a path must stay in the shared folder."""
-    from nnsim import serving
-    from nnsim.data.datasets import BUILTIN_NAMES, FINDABLE_NAMES
-
-    if data in BUILTIN_NAMES + FINDABLE_NAMES or not serving.served():
-        return data
-    path = Path(data).expanduser()
-    if not path.is_absolute() and serving.shared_folder() is not None:
-        path = serving.shared_folder() / path
-    if not serving.allows(path):
-        serving.refuse(data)
-    return str(path)
-
-
 def _text(value) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
         return ",".join(f"{v:g}" for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _confusion(matrix: np.ndarray, names: list[str]) -> Group:
-    table = Table(box=None, padding=(0, 0))
-    top = max(int(matrix.max()), 1)
-    width = len(str(top)) + 1
-    table.add_column("", no_wrap=True)
-    for name in names:
-        table.add_column(name[: width - 1], justify="right", min_width=width, no_wrap=True)
-    for i, name in enumerate(names):
-        cells = []
-        for j, count in enumerate(matrix[i]):
-            level = int(40 + 180 * count / top)
-            colour = f"rgb(40,{level},60)" if i == j else f"rgb({level},40,40)"
-            cells.append(Text(f"{count:>{width}}", style=f"on {colour}" if count else "dim"))
-        table.add_row(name[:6] + " ", *cells)
-    return Group(Text("validation: true (rows) × predicted (columns)", style="italic"), table)
-
-
-def _samples(samples, names: list[str], width: int) -> Text:
-    """The validation images, shrunk to about 10 pixels a side, with the class predicted and its p."""
-    text = Text("validation images, predicted\n", style="bold")
-    tiles = []
-    for image, true, predicted, p in samples:
-        image = np.asarray(image)
-        image = image[0] if image.ndim == 3 and len(image) == 1 else image  # gray (H, W) or colour (3, H, W)
-        stride = max(1, -(-image.shape[-1] // 10))
-        tiles.append((half_blocks(to_rgb(image[..., ::stride, ::stride])).split("\n"), true, predicted, p))
-    if not tiles:
-        return text
-    column = max(len(tiles[0][0][0]) + 1, 11)  # the image, or its label ("squ 100% ✓"), and a space
-    per_row = max(1, width // column)
-    for first in range(0, len(tiles), per_row):
-        row = tiles[first : first + per_row]
-        for line in range(len(row[0][0])):
-            for tile, *_ in row:
-                text.append_text(tile[line])
-                text.append(" " * (column - len(tile[line])))
-            text.append("\n")
-        for _, true, predicted, p in row:
-            label = f"{names[predicted][:3]} {p:.0%} {'✓' if predicted == true else '✗'}"
-            text.append(label.ljust(column), style="green" if predicted == true else "red bold")
-        text.append("\n")
-    return text
-
-
-def _diverging(weights: np.ndarray) -> np.ndarray:
-    """Weights as colours: blue below 0, red above, black at 0, scaled to the largest |w|."""
-    scale = max(float(np.abs(weights).max()), 1e-12)
-    v = np.clip(weights / scale, -1, 1)
-    return np.stack([np.clip(v, 0, 1), 0.25 * np.abs(v), np.clip(-v, 0, 1)], axis=-1)
-
-
-def _inside_view(f: LabFigures, width: int) -> Text:
-    """What the first layer looks for (CNN filters, MLP weights) or where the CLS token looks (ViT)."""
-    inside = f.inside
-    text = Text(f"inside the network at step {inside.step}\n", style="bold")
-    if inside.filters is not None:
-        filters = inside.filters.mean(axis=1)  # over input channels
-        kind = "filters" if filters.shape[-1] < 10 else "weights of the first neurons"
-        text.append(f"first-layer {kind} (red > 0, blue < 0), as they change:\n")
-        zoom = max(1, 8 // filters.shape[-1])
-        tiles = [half_blocks(_diverging(np.kron(w, np.ones((zoom, zoom))))) for w in filters[:16]]
-        per_row = max(1, width // (len(tiles[0].split("\n")[0]) + 1)) if tiles else 1
-        text.append_text(tiles_in_rows(tiles, min(per_row, 8)))
-    if inside.attention is not None:
-        text.append(
-            "CLS attention of the last block on a validation image (mean over heads; "
-            f"the largest share on one patch: {inside.attention_peak:.0%}):\n"
-        )
-        text.append_text(half_blocks(heat(inside.attention_image, inside.attention)))
-        text.append("\neach head on its own, at half size (brighter: more attention):\n")
-        heads = [_half_size_heat(inside.attention_image, head) for head in inside.attention_heads]
-        text.append_text(tiles_in_rows(heads, max(1, width // 16), gap="  "))
-        text.append("\n")
-    if inside.dead:
-        text.append("ReLU units never active on 64 validation images: ")
-        text.append(", ".join(f"{name} {share:.0%}" for name, share in inside.dead) + "\n")
-    return text
-
-
-def _half_size_heat(image: np.ndarray, values: np.ndarray) -> Text:
-    """heat() of a patch grid's values over an image, both at half the image's size."""
-    patch = image.shape[0] // values.shape[0]
-    per_pixel = np.kron(values, np.ones((patch, patch)))[::2, ::2]
-    return half_blocks(heat(image[: patch * values.shape[0] : 2, : patch * values.shape[1] : 2], per_pixel))
-
-
-def _norms(f: LabFigures) -> Table:
-    table = Table(title="per-layer norms", title_justify="left", box=None, padding=(0, 1))
-    table.add_column("parameter")
-    table.add_column("‖θ‖", justify="right")
-    table.add_column("‖∇θ L‖", justify="right")
-    for name, weight, grad in f.inside.norms:
-        table.add_row(name, f"{weight:.3f}", f"{grad:.4f}")
-    return table
-
-
-def _summary(runs: list[LabFigures], configs: list) -> Table:
-    table = Table(title="the two runs", title_justify="left", box=None, padding=(0, 1))
-    table.add_column("")
-    for figures in runs:
-        table.add_column(figures.label, justify="right")
-    if len(configs) == 2:
-        for name, a, b in differences(*configs):
-            table.add_row(name, a, b, style="bold")
-    rows = [
-        ("state", lambda f: f.reason or f.state),
-        ("weights", lambda f: f"{f.parameters:,}"),
-        ("steps", lambda f: str(f.step)),
-        ("last validation accuracy", lambda f: f"{f.val_accuracies[-1]:.2%}" if f.val_accuracies else "–"),
-        ("best validation accuracy", lambda f: f"{f.best_accuracy:.2%}" if f.best_accuracy is not None else "–"),
-        ("last loss (moving average)", lambda f: f"{f.smoothed[-1]:.4f}" if f.smoothed else "–"),
-        ("images/s", lambda f: f"{f.samples_per_s:,.0f}"),
-        ("seconds", lambda f: f"{f.seconds:.1f}"),
-    ]
-    for name, value in rows:
-        table.add_row(name, *(value(f) for f in runs))
-    return table

@@ -19,7 +19,7 @@ from nnsim.engine.models import build_model
 from nnsim.engine.trainer import TrainConfig, Trainer
 from nnsim.errors import NnsimError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = dict(model="mlp", data="shapes", backend="reference", sizes={"hidden": [8]})
 
 
@@ -138,15 +138,16 @@ def test_stale_part_files_of_the_same_name_are_removed_on_the_next_save(tmp_path
     assert not any(path.exists() for path in stale) and other.exists()
 
 
-def test_two_processes_never_claim_the_same_name(tmp_path):
-    from nnsim.runfiles import claim
+def test_two_processes_never_claim_the_same_name(tmp_path, monkeypatch):
+    from nnsim.engine.runfiles import claim
+    from nnsim.tui.live.lab_files import default_checkpoint
 
-    path = tmp_path / "cnn-mnist-mini.npz"
+    path = tmp_path / "lab" / "cnn-mnist-mini.npz"
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            f"from nnsim.runfiles import claim; claim({str(path)!r}); print('held', flush=True); input()",
+            f"from nnsim.engine.runfiles import claim; claim({str(path)!r}); print('held', flush=True); input()",
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -156,6 +157,8 @@ def test_two_processes_never_claim_the_same_name(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "held"
         assert not claim(path)  # another process writes there
+        monkeypatch.setenv("NNSIM_HOME", str(tmp_path))  # the lab's default: tmp/lab/cnn-mnist-mini.npz
+        assert default_checkpoint(TrainConfig()) == path.with_name("cnn-mnist-mini-2.npz")  # a lab's own name
         assert claim(path.with_name("cnn-mnist-mini-2.npz"))
         assert claim(path.with_name("cnn-mnist-mini-2.npz"))  # this process's own claim, again
     finally:
@@ -189,7 +192,7 @@ def test_every_file_a_run_writes_carries_the_same_metadata_and_predicts_the_same
 
 
 def test_the_lab_refuses_every_file_it_cannot_write_before_training(tmp_path):
-    from nnsim.runfiles import run_files
+    from nnsim.engine.runfiles import run_files
     from nnsim.tui.live.lab import LabRun
 
     checkpoint = tmp_path / "bd.npz"

@@ -1,0 +1,153 @@
+"""What the lab draws, as Rich text and tables: the confusion matrix, the validation images with
+their predictions, what the first layer learned or where the attention looks, the norms, the
+doctor's hints and the two runs of a comparison side by side. Plain functions of the figures."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from nnsim.tui.images import half_blocks, heat, tiles_in_rows, to_rgb
+from nnsim.tui.live.doctor import Hint
+from nnsim.tui.live.lab import LabFigures, differences
+
+
+def hints_text(hints: list[Hint]) -> Text:
+    if not hints:
+        return Text("Training doctor: nothing looks wrong.", style="green")
+    text = Text("Training doctor\n", style="bold")
+    for hint in hints:
+        text.append(f"• {hint.problem}", style="yellow bold")
+        text.append(f": {hint.why}.\n  fix: {hint.fix} · lesson {hint.lesson} explains it\n")
+    return text
+
+
+def thin(first: int, values: list[float], most: int = 400) -> tuple[list[float], list[float]]:
+    """(steps, values) with at most `most` points: a braille plot shows no more, and drawing
+    thousands of them would take the time the training needs. Each point kept is the mean of its run."""
+    if len(values) <= most:
+        return list(range(first, first + len(values))), values
+    edges = np.linspace(0, len(values), most + 1).astype(int)
+    means = np.add.reduceat(np.asarray(values, dtype=np.float64), edges[:-1]) / np.diff(edges)
+    return (first + (edges[:-1] + edges[1:] - 1) / 2).tolist(), means.tolist()
+
+
+def confusion_table(matrix: np.ndarray, names: list[str]) -> Group:
+    table = Table(box=None, padding=(0, 0))
+    top = max(int(matrix.max()), 1)
+    width = len(str(top)) + 1
+    table.add_column("", no_wrap=True)
+    for name in names:
+        table.add_column(name[: width - 1], justify="right", min_width=width, no_wrap=True)
+    for i, name in enumerate(names):
+        cells = []
+        for j, count in enumerate(matrix[i]):
+            level = int(40 + 180 * count / top)
+            colour = f"rgb(40,{level},60)" if i == j else f"rgb({level},40,40)"
+            cells.append(Text(f"{count:>{width}}", style=f"on {colour}" if count else "dim"))
+        table.add_row(name[:6] + " ", *cells)
+    return Group(Text("validation: true (rows) × predicted (columns)", style="italic"), table)
+
+
+def sample_tiles(samples, names: list[str], width: int) -> Text:
+    """The validation images, shrunk to about 10 pixels a side, with the class predicted and its p."""
+    text = Text("validation images, predicted\n", style="bold")
+    tiles = []
+    for image, true, predicted, p in samples:
+        image = np.asarray(image)
+        image = image[0] if image.ndim == 3 and len(image) == 1 else image  # gray (H, W) or colour (3, H, W)
+        stride = max(1, -(-image.shape[-1] // 10))
+        tiles.append((half_blocks(to_rgb(image[..., ::stride, ::stride])).split("\n"), true, predicted, p))
+    if not tiles:
+        return text
+    column = max(len(tiles[0][0][0]) + 1, 11)  # the image, or its label ("squ 100% ✓"), and a space
+    per_row = max(1, width // column)
+    for first in range(0, len(tiles), per_row):
+        row = tiles[first : first + per_row]
+        for line in range(len(row[0][0])):
+            for tile, *_ in row:
+                text.append_text(tile[line])
+                text.append(" " * (column - len(tile[line])))
+            text.append("\n")
+        for _, true, predicted, p in row:
+            label = f"{names[predicted][:3]} {p:.0%} {'✓' if predicted == true else '✗'}"
+            text.append(label.ljust(column), style="green" if predicted == true else "red bold")
+        text.append("\n")
+    return text
+
+
+def diverging(weights: np.ndarray) -> np.ndarray:
+    """Weights as colours: blue below 0, red above, black at 0, scaled to the largest |w|."""
+    scale = max(float(np.abs(weights).max()), 1e-12)
+    v = np.clip(weights / scale, -1, 1)
+    return np.stack([np.clip(v, 0, 1), 0.25 * np.abs(v), np.clip(-v, 0, 1)], axis=-1)
+
+
+def inside_view(f: LabFigures, width: int) -> Text:
+    """What the first layer looks for (CNN filters, MLP weights) or where the CLS token looks (ViT)."""
+    inside = f.inside
+    text = Text(f"inside the network at step {inside.step}\n", style="bold")
+    if inside.filters is not None:
+        filters = inside.filters.mean(axis=1)  # over input channels
+        kind = "filters" if filters.shape[-1] < 10 else "weights of the first neurons"
+        text.append(f"first-layer {kind} (red > 0, blue < 0), as they change:\n")
+        zoom = max(1, 8 // filters.shape[-1])
+        tiles = [half_blocks(diverging(np.kron(w, np.ones((zoom, zoom))))) for w in filters[:16]]
+        per_row = max(1, width // (len(tiles[0].split("\n")[0]) + 1)) if tiles else 1
+        text.append_text(tiles_in_rows(tiles, min(per_row, 8)))
+    if inside.attention is not None:
+        text.append(
+            "CLS attention of the last block on a validation image (mean over heads; "
+            f"the largest share on one patch: {inside.attention_peak:.0%}):\n"
+        )
+        text.append_text(half_blocks(heat(inside.attention_image, inside.attention)))
+        text.append("\neach head on its own, at half size (brighter: more attention):\n")
+        heads = [half_size_heat(inside.attention_image, head) for head in inside.attention_heads]
+        text.append_text(tiles_in_rows(heads, max(1, width // 16), gap="  "))
+        text.append("\n")
+    if inside.dead:
+        text.append("ReLU units never active on 64 validation images: ")
+        text.append(", ".join(f"{name} {share:.0%}" for name, share in inside.dead) + "\n")
+    return text
+
+
+def half_size_heat(image: np.ndarray, values: np.ndarray) -> Text:
+    """heat() of a patch grid's values over an image, both at half the image's size."""
+    patch = image.shape[0] // values.shape[0]
+    per_pixel = np.kron(values, np.ones((patch, patch)))[::2, ::2]
+    return half_blocks(heat(image[: patch * values.shape[0] : 2, : patch * values.shape[1] : 2], per_pixel))
+
+
+def norms_table(f: LabFigures) -> Table:
+    table = Table(title="per-layer norms", title_justify="left", box=None, padding=(0, 1))
+    table.add_column("parameter")
+    table.add_column("‖θ‖", justify="right")
+    table.add_column("‖∇θ L‖", justify="right")
+    for name, weight, grad in f.inside.norms:
+        table.add_row(name, f"{weight:.3f}", f"{grad:.4f}")
+    return table
+
+
+def summary_table(runs: list[LabFigures], configs: list) -> Table:
+    table = Table(title="the two runs", title_justify="left", box=None, padding=(0, 1))
+    table.add_column("")
+    for figures in runs:
+        table.add_column(figures.label, justify="right")
+    if len(configs) == 2:
+        for name, a, b in differences(*configs):
+            table.add_row(name, a, b, style="bold")
+    rows = [
+        ("state", lambda f: f.reason or f.state),
+        ("weights", lambda f: f"{f.parameters:,}"),
+        ("steps", lambda f: str(f.step)),
+        ("last validation accuracy", lambda f: f"{f.val_accuracies[-1]:.2%}" if f.val_accuracies else "–"),
+        ("best validation accuracy", lambda f: f"{f.best_accuracy:.2%}" if f.best_accuracy is not None else "–"),
+        ("last loss (moving average)", lambda f: f"{f.smoothed[-1]:.4f}" if f.smoothed else "–"),
+        ("images/s", lambda f: f"{f.samples_per_s:,.0f}"),
+        ("seconds", lambda f: f"{f.seconds:.1f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, *(value(f) for f in runs))
+    return table
