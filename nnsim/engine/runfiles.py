@@ -170,8 +170,8 @@ def save_failure(error: BaseException) -> str:
         return "no space left on the disk"
     if isinstance(error, OSError):
         return error.strerror or str(error)
-    text = str(error)
-    return text.split(": ", 1)[1] if ": " in text else text
+    text = str(error).split(": ", 1)[-1]  # without the path, which the message names anyway
+    return text.replace("cannot write here (", "cannot write here: ").rstrip(")") if "here (" in text else text
 
 
 class Saves:

@@ -311,7 +311,7 @@ class LabRun:
             self._export()
         elif kind == "save_failed":
             self.saves.failed[Path(event.path)] = event.reason
-            figures.save_problem = self.saves.problem()
+            self._export()  # the figures may still be written; either way the problem is said
         elif kind == "done":
             figures.reason = event.reason
             figures.log.append(explain(event, saved=not self.saves.failed))
