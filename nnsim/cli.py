@@ -346,6 +346,8 @@ def _warm_up_with_progress(backend, interrupted: list[bool]) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from nnsim.engine.backends.warm import prepare
+
     console = Console(stderr=True)
     with Progress(
         TextColumn(f"preparing {backend.name} kernels: {{task.description}}"),
@@ -360,9 +362,12 @@ def _warm_up_with_progress(backend, interrupted: list[bool]) -> None:
         def report(name: str, done: int, total: int) -> None:
             if interrupted:
                 raise KeyboardInterrupt
-            bar.update(task, description=name, completed=done, total=total)
+            bar.update(task, description=name, completed=done, total=total or None)
 
-        backend.warm_up(report)
+        def warn(text: str) -> None:
+            console.print(f"nnsim: warning: {text}", markup=False, highlight=False)
+
+        prepare(backend, report, warn)  # (waits, with the same progress, while another nnsim compiles them)
 
 
 def _stop_on_ctrl_c(trainer):
@@ -587,9 +592,13 @@ def _run_app(lesson: Path | None, lab=None, start: bool = False) -> int:
     # A Textual driver named in the environment (textual-serve's web driver) needs no terminal.
     if not os.environ.get("TEXTUAL_DRIVER") and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise NnsimError("the app needs a terminal (run `nnsim --help` for the commands that do not)")
+    from nnsim.engine.backends.warm import background_command
     from nnsim.tui.app import NnsimApp
 
-    NnsimApp(lesson=lesson, lab=lab, start=start).run()
+    # The cpu kernels compile in the background while the learner reads; a lab that trains at
+    # once compiles them itself, at full priority.
+    warm_up = None if start else background_command()
+    NnsimApp(lesson=lesson, lab=lab, start=start, warm_up=warm_up).run()
     return 0
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -27,11 +28,21 @@ class NnsimApp(App):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, lesson: Path | None = None, progress: ProgressStore | None = None, lab=None, start=False):
+    def __init__(
+        self,
+        lesson: Path | None = None,
+        progress: ProgressStore | None = None,
+        lab=None,
+        start=False,
+        warm_up: list[str] | None = None,
+    ):
         """lesson: open this lesson file (the learner's own or a shipped one) instead of home.
-        lab: a TrainConfig to open the lab with (start: begin training at once)."""
+        lab: a TrainConfig to open the lab with (start: begin training at once).
+        warm_up: a command that compiles the cpu kernels in the background, started once the
+        first screen has painted (nnsim.engine.backends.warm.background_command)."""
         super().__init__()
         self.lab_config, self.lab_start = lab, start
+        self.warm_up_command, self.warm_up_process = warm_up, None
         if progress is None:
             from nnsim import serving
 
@@ -49,6 +60,14 @@ class NnsimApp(App):
             self.open_lesson(self.entries[0])
         elif self.lab_config is not None:
             self.action_lab()
+        if self.warm_up_command:
+            self.call_after_refresh(self.warm_up_kernels)
+
+    @work(group="warm-up", exit_on_error=False)
+    async def warm_up_kernels(self) -> None:
+        from nnsim.tui.warm_up import warm_in_background
+
+        await warm_in_background(self, self.warm_up_command)
 
     def action_lab(self) -> None:
         """The lab: from anywhere, one at a time."""

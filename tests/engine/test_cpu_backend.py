@@ -181,6 +181,15 @@ def test_a_warm_up_that_cannot_start_a_helper_compiles_in_order_itself(monkeypat
     assert steps.ran == ["matrix product", "conv block", "attention", "optimizers"]
 
 
+def test_with_no_cache_to_share_through_no_helper_is_started(monkeypatch):
+    from nnsim.engine.backends import cpu as cpu_module
+
+    steps = _StepsRecorded(monkeypatch)
+    monkeypatch.setitem(cpu_module._JIT, "cache", False)  # (a helper's kernels would die with it)
+    steps.warm_up()
+    assert steps.asked == [] and steps.ran == ["matrix product", "conv block", "attention", "optimizers"]
+
+
 def test_no_interpreter_to_run_means_no_helper(monkeypatch):
     from nnsim.engine.backends import cpu as cpu_module
 

@@ -29,11 +29,13 @@ from numba.extending import intrinsic
 
 from nnsim.engine.backends import rowmath
 from nnsim.engine.backends.reference import ReferenceBackend
+from nnsim.engine.backends.warm import cache_folder
 
 F32 = np.float32
 # error_model "numpy": x / 0 gives inf rather than raising, so a loop that divides has no check
-# (and no branch) in it, and vectorises: GELU's rational tanh ran 13× faster for it.
-_JIT = {"cache": True, "nogil": True, "fastmath": True, "error_model": "numpy"}
+# (and no branch) in it, and vectorises: GELU's rational tanh ran 13× faster for it. Cached where a
+# folder for Numba's cache is writable (not so in some system-wide installs): in memory elsewhere.
+_JIT = {"cache": cache_folder(__file__) is not None, "nogil": True, "fastmath": True, "error_model": "numpy"}
 _BIAS_NONE, _BIAS_ROWS, _BIAS_COLS = 0, 1, 2
 
 
@@ -1641,7 +1643,8 @@ class CpuBackend(ReferenceBackend):
         first_run()
         alongside = [step for step in rest if step[0] in self.COMPILED_ALONGSIDE]
         helper = None
-        if alongside and time.perf_counter() - started > self.COLD_FIRST_STEP_S and (os.cpu_count() or 1) > 1:
+        cold = time.perf_counter() - started > self.COLD_FIRST_STEP_S
+        if alongside and cold and _JIT["cache"] and (os.cpu_count() or 1) > 1:  # (no cache: nothing to share)
             helper = _compile_in_another_process([name for name, _ in alongside])
         if helper is not None:
             rest = [step for step in rest if step not in alongside] + alongside

@@ -665,11 +665,12 @@ def _backend_options(current: str) -> list[tuple[str, str]]:
 def _prepare_backend(name: str, report) -> None:
     """Compile (first run) or load a fast backend's kernels, reporting progress, before training."""
     from nnsim.engine.backends import get_backend
+    from nnsim.engine.backends.warm import prepare
 
     backend = get_backend(name)
-    if hasattr(backend, "warm_up"):
-        backend.warm_up(
-            lambda what, done, total: report(f"preparing the {backend.name} kernels: {what} ({done}/{total})")
+    if hasattr(backend, "warm_up"):  # (once a machine: another nnsim compiling them is waited for)
+        prepare(
+            backend, lambda what, done, total: report(f"preparing the {backend.name} kernels: {what} ({done}/{total})")
         )
 
 
