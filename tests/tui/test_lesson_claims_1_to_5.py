@@ -178,12 +178,12 @@ def test_lesson_3_negative_weights_step_has_w2_below_and_w1_above_0():
 
 
 def test_lesson_4_the_neuron_step_draws_all_four_curves():
-    """04 'A neuron with its activation': the marker moves along all four curves at once."""
+    """04 'A neuron with its activation': the markers, one on each of the four curves, move together."""
     from nnsim.engine.activations import LESSON_ACTIVATIONS
 
     params, prose = step_block("04", "A neuron with its activation", "activation_plot")
     assert len(params.functions) == 4 and set(params.functions) == set(LESSON_ACTIVATIONS)
-    assert "all four curves" in words(prose)
+    assert "one on each of the four curves" in words(prose)
 
 
 def test_lesson_5_the_sigmoid_layer_step_is_a_sigmoid_layer():
@@ -195,3 +195,72 @@ def test_lesson_5_the_sigmoid_layer_step_is_a_sigmoid_layer():
     weights, bias, rng = dense_layer_init(params.inputs, params.neurons, params.seed)
     _, y = layer_forward(weights, bias, rng.uniform(0, 1, params.inputs), params.activation)
     assert np.all((y > 0) & (y < 1))
+
+
+def test_lessons_1_to_5_do_not_place_their_widgets_on_a_side():
+    """No step says "on the right": under NARROW columns (80×24, say) the widgets sit below the prose."""
+    from nnsim.lessons.format import parse_lesson
+    from nnsim.tui.screens.lesson import NARROW
+
+    assert NARROW > 80
+    for number in range(1, 6):
+        for step in parse_lesson(next(LESSONS.glob(f"{number:02d}-*.md"))).steps:
+            prose = words(step.markdown).lower()
+            assert "on the right" not in prose and "on the left" not in prose, (number, step.markdown[:40])
+
+
+def test_lesson_1_draws_three_shares_of_the_ten_and_says_so():
+    """01 'Why it matters' and 'It only knows…': bars show the three largest shares; all ten add up to 100 %."""
+    from nnsim.tui.live.classify import classify
+
+    params, prose = step_block("01", "Why it matters", "classify")
+    assert params.top == 3 and "bars show the three largest" in words(prose)
+    params, prose = step_block("01", "It only knows what it was shown", "classify")
+    assert params.top == 3 and "All ten shares (only the three largest are drawn) add up to 100 %" in words(prose)
+    drawn = classify(SAMPLES / "photos" / "cat.jpg", top=params.top).top
+    assert sum(p for _, p in drawn) < 0.99  # the bars alone need not make 100 %: the prose says "all ten"
+
+
+def test_lessons_1_and_2_point_at_the_right_steps():
+    """01 "step 3 here shows what they are not"; 02 "colour comes in step 4", "the next step says why"."""
+    first = parse_lesson(next(LESSONS.glob("01-*.md"))).steps
+    assert "step 3 here shows what they are not" in words(first[0].markdown)
+    assert first[2].markdown.lstrip().startswith("# It only knows what it was shown")
+    second = parse_lesson(next(LESSONS.glob("02-*.md"))).steps
+    assert "(colour comes in step 4)" in words(second[0].markdown)
+    assert second[3].markdown.lstrip().startswith("# Colour")
+    assert "the next step says why that helps" in words(second[1].markdown)
+    assert "Why bother?" in second[2].markdown
+
+
+def test_lesson_4_table_is_the_engines():
+    """04 'Four common choices': each row's formula and output range are the engine's own facts."""
+    from nnsim.engine.activations import ACTIVATIONS, LESSON_ACTIVATIONS
+
+    _, prose = step_block("04", "Four common choices", "activation_plot")
+    rows = re.findall(r"^\| (\w+) \| (.+?) \| (.+?) \|$", prose, flags=re.MULTILINE)
+    by_title = {facts.title: facts for facts in ACTIVATIONS.values()}
+    assert [name for name, _, _ in rows[1:]] == [ACTIVATIONS[n].title for n in LESSON_ACTIVATIONS]
+    for name, formula, output_range in rows[1:]:
+        assert formula.removeprefix("f(z) = ") == by_title[name].formula, name
+        assert output_range == by_title[name].output_range, name
+
+
+async def test_lesson_4_the_plot_marks_z_once_on_each_curve(monkeypatch):
+    """04 'A neuron with its activation': one marker on each of the four curves, at the neuron's z."""
+    from nnsim.tui.widgets.activation_plot import ActivationPlot
+    from nnsim.tui.widgets.neuron import Neuron
+
+    app = make_app(LESSONS / "04-activation-functions.md")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("right", "right")
+        await settle(pilot)
+        plot, neuron = app.screen.query_one(ActivationPlot), app.screen.query_one(Neuron)
+        assert plot.z == pytest.approx(neuron.z)
+        marked = []
+        plt = plot.query_one("#activation-curves").plt
+        monkeypatch.setattr(plt, "scatter", lambda xs, ys, **kw: marked.append((xs[0], ys[0])))
+        plot.redraw()
+        assert sorted(marked) == sorted((plot.z, value) for value in plot.outputs().values())
+        assert len(marked) == 4
