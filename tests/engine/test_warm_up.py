@@ -280,3 +280,18 @@ def test_nnsim_train_started_while_another_nnsim_compiles_waits_showing_its_prog
         rest += chunk
     os.close(terminal)
     assert b"Traceback" not in rest and rest.endswith(b"nnsim: interrupted\r\n")
+
+
+def test_a_lock_and_progress_that_cannot_be_had_cost_only_the_sharing(tmp_path, monkeypatch):
+    """Another user's files in a shared cache folder (here: folders where the files would be)."""
+    monkeypatch.setattr(warm, "cache_folder", lambda source: tmp_path)
+    for name in ("lock", "progress", "ready"):
+        (tmp_path / f"nnsim-cpu-warm-up.{name}").mkdir()
+    backend, seen = Recorded(), []
+    warm.prepare(backend, lambda *progress: seen.append(progress))
+    assert backend.warm_ups == 1 and seen == [("matrix product", 0, 1), ("ready", 1, 1)]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "nnsim-cpu-warm-up.lock",
+        "nnsim-cpu-warm-up.progress",
+        "nnsim-cpu-warm-up.ready",
+    ]  # no half-written file left behind

@@ -24,7 +24,7 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 try:
@@ -108,19 +108,19 @@ class SharedWarmUp:
     @contextmanager
     def held(self, report):
         """The lock, once every other holder has let it go; meanwhile their progress is reported."""
-        with open(self.lock_path, "a+b") as lock:
-            while fcntl is not None:
+        lock = _open_lock(self.lock_path)
+        try:
+            while lock is not None:
                 try:
                     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
                     report(*self.progress())
                     time.sleep(POLL_S)
-            try:
-                yield
-            finally:
-                if fcntl is not None:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
+            yield
+        finally:
+            if lock is not None:
+                lock.close()  # (which lets the lock go)
 
     def progress(self) -> tuple[str, int, int]:
         """What the process holding the lock last reported (name, done, total)."""
@@ -153,11 +153,29 @@ def _stamp(source: str) -> str:
     return digest.hexdigest()
 
 
+def _open_lock(path: Path):
+    """The lock file, opened (made if need be); None where there is no locking or no such file
+    can be had (a cache folder shared with other users, who made it theirs): then no lock."""
+    if fcntl is None:
+        return None
+    for mode in ("a+b", "rb"):
+        try:
+            return open(path, mode)
+        except OSError:
+            continue
+    return None
+
+
 def _write(path: Path, text: str) -> None:
-    """Whole or not at all: a reader never sees half a line."""
+    """Whole or not at all: a reader never sees half a line. Progress and stamp are hints: one
+    that cannot be written (another user's file) costs only a wait or a second compile."""
     partial = path.with_name(f"{path.name}.{os.getpid()}")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError:
+        with suppress(OSError):
+            partial.unlink()
 
 
 def _say_once(say, text: str) -> None:
