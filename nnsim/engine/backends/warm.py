@@ -99,7 +99,7 @@ class SharedWarmUp:
     def ready(self) -> bool:
         try:
             return self.stamp_path.read_text(encoding="utf-8") == self.stamp
-        except OSError:
+        except (OSError, ValueError):  # none yet, or not one of ours
             return False
 
     def mark_ready(self) -> None:
