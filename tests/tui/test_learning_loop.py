@@ -125,11 +125,57 @@ def test_the_counts_and_the_batch_the_lesson_names():
     assert max(errors) < 1e-6 and min(errors) > 0  # "tiny, but not zero"
 
 
+TOO_FAR_STEP = 3  # "A step too far"
+
+
+def too_far_params():
+    (block,) = [b for b in parse_lesson(LESSON).steps[TOO_FAR_STEP].blocks if b.widget == "learning_loop"]
+    return block.params
+
+
 def test_a_step_too_far_diverges_within_a_few_epochs():
-    step = parse_lesson(LESSON).steps[3]
-    (block,) = [b for b in step.blocks if b.widget == "learning_loop"]
-    p = block.params
+    p = too_far_params()
     loop = LearningLoop(lr=p.lr, hidden=p.hidden, points=p.points, seed=p.seed, patience=p.patience)
     while loop.epoch() is not None:
         assert len(loop.state.epochs) <= 6, "no divergence in a few epochs"
     assert loop.state.stopped.startswith("diverged") and "too large" in loop.state.stopped
+    # "the loss grows instead of shrinking, faster and faster": from the first epoch on, both losses
+    train, val = [e.train_loss for e in loop.state.epochs], [e.val_loss for e in loop.state.epochs]
+    for losses in (train, val):
+        rises = [b - a for a, b in zip(losses, losses[1:], strict=False)]
+        assert all(r > 0 for r in rises) and rises == sorted(rises), losses
+
+
+def test_halving_the_step_too_far_finds_an_eta_that_learns():
+    """− halves η and 0 starts again with the same first weights: a few halvings down, a run
+    learns (its losses fall well below where they began) instead of diverging."""
+    p = too_far_params()
+    stepper = LearningLoopStepper(p)  # 0 builds its loop afresh with _new_loop, at the η of the moment
+    first = stepper.loop
+    lr, halvings = p.lr, 0
+    while True:
+        loop = stepper._new_loop(lr)
+        for name, value in first.trainer.model.state_dict().items():  # the same first weights
+            np.testing.assert_array_equal(loop.trainer.model.state_dict()[name], value, err_msg=name)
+        run_to_the_stop(loop)
+        if not loop.state.stopped.startswith("diverged"):
+            break
+        lr, halvings = lr / 2, halvings + 1
+        assert halvings <= 4, "still diverging after four halvings"
+    epochs = loop.state.epochs
+    assert halvings >= 2  # more than one press of − : a search, not a single step
+    assert loop.state.stopped.startswith("early stop")
+    assert min(e.train_loss for e in epochs) < 0.5 * epochs[0].train_loss
+    assert min(e.val_loss for e in epochs) < 0.8 * epochs[0].val_loss
+
+
+def test_the_intro_says_what_the_inputs_are_standardised_with():
+    """One mean and one std, over the training and the validation points together (the engine's
+    Normalize takes them from the whole data set before it is split)."""
+    loop = loop_at_the_lessons_settings()
+    points = np.concatenate([loop.x, loop.trainer.x_val])
+    config = loop.trainer.model.config
+    np.testing.assert_allclose([config.mean, config.std], [[points.mean()], [points.std()]], rtol=1e-12)
+    assert abs(config.mean[0] - loop.x.mean()) > 0.01  # not the training points' alone
+    intro = LearningLoopStepper(lesson_params())._intro().plain
+    assert f"one mean and one std over all {len(points)} points" in intro

@@ -116,8 +116,9 @@ class LearningLoopStepper(Vertical, can_focus=True):
         n, n_val = len(self.loop.y), len(self.loop.trainer.y_val)
         return Text(
             f"2 inputs → {self.params.hidden} ReLU neurons → 2 classes; {n} training and {n_val} validation points "
-            "from two overlapping clouds. The inputs are first standardised with the training data's mean and std "
-            "(fixed, not learned).\nPress s to run the next phase on all training points, e for a whole epoch.",
+            f"from two overlapping clouds. The inputs are first standardised with one mean and one std over all "
+            f"{n + n_val} points (fixed, not learned).\nPress s to run the next phase on all training points, e for "
+            "a whole epoch.",
             style="dim",
         )
 
