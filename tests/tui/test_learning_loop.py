@@ -179,3 +179,16 @@ def test_the_intro_says_what_the_inputs_are_standardised_with():
     assert abs(config.mean[0] - loop.x.mean()) > 0.01  # not the training points' alone
     intro = LearningLoopStepper(lesson_params())._intro().plain
     assert f"one mean and one std over all {len(points)} points" in intro
+
+
+async def test_an_update_by_phases_is_counted_as_an_update():
+    """"An epoch is one update": the status counts the updates made by pressing s through the
+    four phases as well as those of whole epochs, so that one by phases is not lost from view."""
+    app = make_app(LESSON)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        stepper = app.screen.query_one(LearningLoopStepper)
+        await pilot.press(*"ssss", "e")
+        await settle(pilot)
+        status = shown(stepper.query_one("#loop-status"))
+        assert "epochs: 1   updates: 2" in status and stepper.loop.trainer.steps == 2

@@ -98,7 +98,8 @@ class LearningLoopStepper(Vertical, can_focus=True):
             "update": self._update,
         }.get(self.last, self._intro)()
         self.query_one("#loop-detail", Static).update(detail)
-        status = Text(f"η = {self.loop.lr:g}   epochs: {len(state.epochs)}", style="bold")
+        updates = self.loop.trainer.steps  # by epochs, and by pressing s through an update phase
+        status = Text(f"η = {self.loop.lr:g}   epochs: {len(state.epochs)}   updates: {updates}", style="bold")
         if state.epochs:
             last, n_train, n_val = state.epochs[-1], len(self.loop.y), len(self.loop.trainer.y_val)
             status.append(f"   last epoch: train loss {last.train_loss:.4f} ({last.train_right}/{n_train} right)")
