@@ -92,6 +92,10 @@ def _too_big(config: ModelConfig, batch: int, need: int, available: int, fits: i
     if fits >= 1:
         change.append(f"a smaller batch (--batch-size {fits} fits)")
     return (
-        f"this run needs about {need / GiB:.1f} GiB of memory at once (a {config.model.upper()} on {shape} images, "
-        f"batch {batch}) but {available / GiB:.1f} GiB is free; use " + ", or ".join(change)
+        f"this run needs about {_size(need)} of memory at once (a {config.model.upper()} on {shape} images, "
+        f"batch {batch}) but {_size(available)} is free; use " + ", or ".join(change)
     )
+
+
+def _size(count: float) -> str:
+    return f"{count / GiB:.1f} GiB" if count >= GiB else f"{count / 2**20:.0f} MiB"

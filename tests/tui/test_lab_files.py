@@ -205,3 +205,24 @@ def test_served_each_tabs_lab_folder_is_removed_when_its_app_exits(tmp_path):
     assert result.returncode == 0, result.stderr
     folder = Path(result.stdout.strip())
     assert folder.name.startswith("nnsim-lab-") and not folder.exists()
+
+
+@pytest.mark.parametrize("case", ["device", "fifo", "too-big"])
+async def test_data_the_lab_cannot_train_on_is_one_message(tmp_path, monkeypatch, case):
+    from nnsim.engine import memory
+
+    data = {"device": "/dev/zero", "fifo": str(tmp_path / "pipe.npz"), "too-big": "shapes"}[case]
+    if case == "fifo":
+        os.mkfifo(data)
+    if case == "too-big":
+        monkeypatch.setattr(memory, "available_memory", lambda: 2**20)  # a machine with 1 MiB free
+    expected = {"device": "a device or a pipe", "fifo": "a device or a pipe", "too-big": "MiB"}[case]
+    app = lab_app(data=data)
+    async with app.run_test(size=(120, 40)) as pilot:
+        lab = app.screen
+        await pilot.press("space")
+        await until(pilot, lambda: lab.query_one("#lab-start").label.plain == "▶ Start")
+        status = shown(lab.query_one("#lab-status"))
+        assert lab.session is None and expected in status and "Traceback" not in status, status
+        if case == "too-big":
+            assert "needs about" in status and "--batch-size" in status
