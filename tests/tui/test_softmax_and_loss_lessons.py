@@ -29,6 +29,11 @@ def widget(app, name: str):
     return app.screen.query_one({"softmax": SoftmaxBars, "loss": LossExplorer}[name])
 
 
+def prose(lesson, step: int) -> str:
+    """A step's text, its line breaks as spaces."""
+    return " ".join(parse_lesson(lesson).steps[step].markdown.split())
+
+
 def as_drawn(static) -> str:
     """A Static's text as printed at the width it has on screen (a cut-short cell ends in …)."""
     import io
@@ -96,13 +101,81 @@ async def test_lesson_7_a_and_d_say_why_when_they_can_do_nothing():
 
 
 def test_lesson_7_the_digit_network_is_sure_of_a_wrong_answer():
-    """07 step 3: lesson 1's network names a digit for a cat and for a circle, with a high probability."""
+    """07 step 3: lesson 1's network gives a digit "more than half" for a cat, "nearly 90 %" for a circle."""
     from nnsim.resources import shipped_path
     from nnsim.tui.live.classify import classify
 
+    text = prose(SOFTMAX, 2)
+    assert "more than half" in text and "nearly 90 %" in text
+    shares = {}
     for image in ("photos/cat.jpg", "shapes/circle.png"):
-        best, probability = classify(shipped_path("sample_images") / image, 1).top[0]
-        assert best in "0123456789" and probability > 0.5, (image, best, probability)
+        best, shares[image] = classify(shipped_path("sample_images") / image, 1).top[0]
+        assert best in "0123456789", (image, best)
+    assert 0.5 < shares["photos/cat.jpg"] and 0.85 <= shares["shapes/circle.png"] < 0.92, shares
+
+
+async def test_lesson_7_the_table_names_T_only_once_the_learner_changes_it():
+    """07 step 1 says the columns are "e to the power of the score": T is not yet taught there."""
+    app = make_app(SOFTMAX)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        bars = widget(app, "softmax")
+        header = shown(bars.query_one("#softmax-table")).splitlines()[0]
+        assert header.split()[:3] == ["class", "z", "e^z"] and "T" not in header
+        assert shown(bars.query_one("#softmax-sum")).startswith("Σ e^z = 11.2125")
+        bars.focus()
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        header = shown(bars.query_one("#softmax-table")).splitlines()[0]
+        assert header.split()[:4] == ["class", "z", "z/T", "e^(z/T)"]
+
+
+async def test_lesson_7_equal_scores_are_a_tie_until_one_moves():
+    """07 step 2: "equal scores get equal probabilities, and the widget calls that a tie"."""
+    app = make_app(SOFTMAX)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await at_step(pilot, 1)
+        await pilot.press("2")
+        await settle(pilot)
+        bars = widget(app, "softmax")
+        summary = shown(bars.query_one("#softmax-sum"))
+        assert "predicted: a tie, 33.3% each for cat, dog and car (argmax takes the first, cat)" in summary
+        bars.focus()
+        await pilot.press("down", "plus")  # dog 1.1: dog wins
+        await settle(pilot)
+        summary = shown(bars.query_one("#softmax-sum"))
+        assert "tie" not in summary and "predicted: dog (the largest p, " in summary
+        await pilot.press("minus")  # back to 1.0: a tie again
+        await settle(pilot)
+        assert "predicted: a tie" in shown(bars.query_one("#softmax-sum"))
+
+
+async def test_lesson_7_temperature_changes_how_sure_never_the_winner():
+    """07 step 3: T = 0.5 makes a difference of 1 a ratio of e² ≈ 7.39; [ and ] keep the winner."""
+    app = make_app(SOFTMAX)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await at_step(pilot, 2)
+        bars = widget(app, "softmax")
+        p = bars.probabilities
+        assert f"a difference of 1 gives e² ≈ {p[0] / p[1]:.2f}" in prose(SOFTMAX, 2)
+        bars.focus()
+        seen = set()
+        for key in ["left_square_bracket"] * 2 + ["right_square_bracket"] * 6:  # T from 0.125 to 8
+            await pilot.press(key)
+            await settle(pilot)
+            seen.add(bars.state.temperature)
+            assert int(np.argmax(bars.probabilities)) == 0  # cat, the highest score
+            assert "predicted: cat (the largest p" in shown(bars.query_one("#softmax-sum"))
+        assert seen == {0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0}
+
+
+def test_lesson_7_quiz_answer_is_the_engines():
+    """07's quiz: adding 10 to every score leaves cat's 0.66 as it was."""
+    quiz = parse_lesson(SOFTMAX).steps[-1].blocks[0].params
+    before = softmax(np.array([[2.0, 1.0, 0.1]]))[0][0]
+    after = softmax(np.array([[12.0, 11.0, 10.1]]))[0][0]
+    assert f"{before:.2f}" == "0.66" and "12.0, dog 11.0, car 10.1" in quiz.question
+    assert after == pytest.approx(before) and quiz.choices[quiz.answer].startswith(f"{after:.2f}, the same")
 
 
 # ------------------------------------------------------------------------------------ lesson 8
@@ -138,6 +211,47 @@ async def test_lesson_8_the_curves_dot_is_the_focal_loss_shown_whatever_alpha_an
         await pilot.press("g")  # γ = 0.5, a curve of its own
         await settle(pilot)
         assert loss.marker[1] == pytest.approx(loss.terms.focal)
+
+
+async def test_lesson_8_a_larger_gamma_scales_a_sure_right_answer_down_faster():
+    """08 step 2: the true class's (1 − ŷ)^γ shrinks "the faster the larger γ is"; at γ = 2, 1/400."""
+    app = make_app(LOSSES)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await at_step(pilot, 1)
+        await pilot.press("3")
+        await settle(pilot)
+        loss = widget(app, "loss")
+        loss.focus()
+        factors = {}
+        for _ in range(5):  # γ 2 → 5 → 0 → 0.5 → 1 → 2
+            await pilot.press("g")
+            await settle(pilot)
+            factors[loss.state.gamma] = loss.terms.modulator
+            assert f"× {loss.terms.modulator:.6f} ×" in shown(loss.query_one("#loss-terms"))
+        assert sorted(factors) == [0.0, 0.5, 1.0, 2.0, 5.0] and factors[0.0] == 1.0
+        assert [factors[g] for g in sorted(factors)] == sorted(factors.values(), reverse=True)
+        assert factors[2.0] == pytest.approx(1 / 400)
+
+
+async def test_lesson_8_lowering_the_true_score_grows_ces_pull_and_fades_squared_errors():
+    """08 step 4: pick dog (↓), press −: the "now" column follows, CE's pull growing, SE's fading."""
+    app = make_app(LOSSES)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await at_step(pilot, 3)
+        bars, loss = widget(app, "softmax"), widget(app, "loss")
+        bars.focus()
+        await pilot.press("down")
+        await settle(pilot)
+        pulls = [(loss.terms.pull_ce, loss.terms.pull_se)]
+        for _ in range(10):  # dog 1.0 → 0.0
+            await pilot.press("minus")
+            await settle(pilot)
+            pulls.append((loss.terms.pull_ce, loss.terms.pull_se))
+            now = next(line for line in shown(loss.query_one("#loss-terms")).splitlines() if "squared error  " in line)
+            assert now.split()[2] == f"{loss.terms.pull_se:.4f}".replace("-", "−")
+        assert bars.state.logits[1] == pytest.approx(0.0)
+        ce, se = ([abs(pull[k]) for pull in pulls] for k in (0, 1))
+        assert ce == sorted(ce) and se == sorted(se, reverse=True) and se[-1] < se[0] / 1.5
 
 
 async def test_lesson_8_the_loss_follows_the_softmax_when_it_adds_or_removes_a_class():

@@ -75,14 +75,15 @@ class SoftmaxBars(Vertical, can_focus=True):
     def redraw(self) -> None:
         state = self.state
         self.steps = steps = softmax_steps(state.logits, state.temperature)
-        best = int(steps.probs.argmax())
+        top = tied_for_first(state.logits)
         t = state.temperature
+        power = "e^(z/T)" if t != 1 else "e^z"  # T is not named until the learner changes it
         table = Table(show_edge=False, box=None, padding=(0, 1), pad_edge=False, header_style="bold")
-        for column in ("class", "z", "z/T" if t != 1 else "", "e^(z/T)", "÷ Σ", "p", ""):
+        for column in ("class", "z", "z/T" if t != 1 else "", power, "÷ Σ", "p", ""):
             table.add_column(column, no_wrap=True)
         for i, name in enumerate(state.classes):
             filled = int(round(steps.probs[i] * BAR_WIDTH))
-            bar = Text("█" * filled, style="green" if i == best else "blue")
+            bar = Text("█" * filled, style="green" if i in top else "blue")
             bar.append("░" * (BAR_WIDTH - filled), style="dim")
             table.add_row(
                 Text(("▸ " if i == state.picked else "  ") + name, style="bold" if i == state.picked else ""),
@@ -90,13 +91,12 @@ class SoftmaxBars(Vertical, can_focus=True):
                 number(steps.scaled[i], 3) if t != 1 else "",
                 compact(steps.exps[i]),
                 f"÷ {compact(steps.total)}",
-                Text(f"{steps.probs[i]:.4f}", style="bold reverse" if i == best else "bold"),
+                Text(f"{steps.probs[i]:.4f}", style="bold reverse" if i in top else "bold"),
                 bar,
             )
         self.query_one("#softmax-table", Static).update(table)
-        summary = Text(f"Σ e^(z/T) = {compact(steps.total)}     Σ p = {steps.probs.sum():.4f}\n")
-        summary.append(f"predicted: {state.classes[best]}", style="bold")
-        summary.append(f" (the largest p, {steps.probs[best]:.1%})")
+        summary = Text(f"Σ {power} = {compact(steps.total)}     Σ p = {steps.probs.sum():.4f}\n")
+        summary.append_text(self._prediction(top))
         if t < 1:
             summary.append(f"\nT = {t:g} < 1 sharpens: the top class takes more", style="italic")
         elif t > 1:
@@ -106,6 +106,18 @@ class SoftmaxBars(Vertical, can_focus=True):
             summary.append(f"\n{self.notice}", style="italic")
         self.query_one("#softmax-sum", Static).update(summary)
         self.post_message(Publish(self, "prediction", (state.classes, tuple(self.probabilities))))
+
+    def _prediction(self, top: list[int]) -> Text:
+        """The class with the largest p; when several share it, a tie, and which one argmax takes."""
+        names, share = [self.state.classes[i] for i in top], self.steps.probs[top[0]]
+        if len(top) == 1:
+            text = Text(f"predicted: {names[0]}", style="bold")
+            text.append(f" (the largest p, {share:.1%})")
+            return text
+        text = Text("predicted: a tie", style="bold")
+        text.append(f", {share:.1%} each for {', '.join(names[:-1])} and {names[-1]}")
+        text.append(f" (argmax takes the first, {names[0]})")
+        return text
 
     def _ratio(self, steps) -> Text:
         """The top two classes' probabilities divided: e to the power of their scores' difference (over T)."""
@@ -156,6 +168,12 @@ class SoftmaxBars(Vertical, can_focus=True):
             state.temperature,
             min(state.picked, len(keep) - 1),
         )
+
+
+def tied_for_first(logits) -> list[int]:
+    """The classes with the largest score: the largest p, at any temperature."""
+    best = max(logits)
+    return [i for i, z in enumerate(logits) if z == best]
 
 
 def compact(value: float) -> str:
