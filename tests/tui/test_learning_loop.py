@@ -2,7 +2,10 @@
 loss turns up while the training loss falls, early stopping ends the run, and the best epoch's
 weights are put back."""
 
+from collections import Counter
+
 import numpy as np
+import pytest
 
 from nnsim.lessons import parse_lesson
 from nnsim.tui.live.learning_loop import LearningLoop, overfitted
@@ -90,6 +93,36 @@ async def test_the_lesson_step_shows_the_stop_and_the_best_epoch():
         best = stepper.loop.state.best_epoch
         assert "early stop" in status and f"weights of epoch {best}" in status
         assert f"epochs: {len(stepper.loop.state.epochs)}" in status
+        assert f"lowest validation loss: epoch {best} (the green line)" in status
+        assert green_line_epoch(stepper) == pytest.approx(best, abs=1)  # the green line marks that epoch
+
+
+def green_line_epoch(stepper: LearningLoopStepper) -> float:
+    """The epoch at which the curves' plot, as drawn, has a green vertical line: read from the
+    column most of whose rows are green, placed between the x axis's labelled ticks."""
+    from rich.text import Text
+    from textual_plotext import PlotextPlot
+
+    from nnsim.tui.widgets.learning_loop import _epoch_ticks
+
+    rows = Text.from_ansi(stepper.query_one(PlotextPlot).plt.build()).split("\n")
+    axis = next(i for i, row in enumerate(rows) if row.plain.lstrip().startswith("└"))
+    green = Counter(
+        column
+        for row in rows[:axis]
+        for span in row.spans
+        if "color(2)" in str(span.style)
+        for column in range(span.start, span.end)
+    )
+    assert green, "no green in the plot"
+    column, count = green.most_common(1)[0]
+    assert count >= axis // 2, "no green line: too few green rows in any column"
+    ticks = [i for i, char in enumerate(rows[axis].plain) if char in "┬┼┴"]
+    labels = _epoch_ticks(len(stepper.loop.state.epochs))
+    if len(ticks) == len(labels) + 1:
+        ticks.remove(column)  # the line crosses the axis between ticks
+    assert len(ticks) == len(labels), (rows[axis].plain, labels)
+    return float(np.interp(column, ticks, labels))
 
 
 def test_the_map_shows_what_the_network_says_now_and_leaves_backprop_alone():
