@@ -54,6 +54,7 @@ async def test_lesson_7_a_difference_of_one_is_a_ratio_of_e_and_temperature_divi
         p = bars.probabilities
         assert p[0] / p[1] == pytest.approx(np.e)  # cat 2.0, dog 1.0 at T = 1 (step 1)
         assert "p(cat) / p(dog) = 2.718 = e^(2.00 − 1.00) = 2.718" in shown(bars.query_one("#softmax-sum"))
+        assert "(step 1's last line: cat 2.0 against dog 1.0 gives 2.718)" in prose(SOFTMAX, 2)
         await at_step(pilot, 2)
         bars = widget(app, "softmax")
         assert bars.state.temperature == 0.5  # the step opens at T = 0.5
@@ -231,6 +232,23 @@ async def test_lesson_8_a_larger_gamma_scales_a_sure_right_answer_down_faster():
         assert sorted(factors) == [0.0, 0.5, 1.0, 2.0, 5.0] and factors[0.0] == 1.0
         assert [factors[g] for g in sorted(factors)] == sorted(factors.values(), reverse=True)
         assert factors[2.0] == pytest.approx(1 / 400)
+
+
+async def test_lesson_8_focal_loss_is_said_to_scale_cross_entropy_down_only_while_alpha_is_1():
+    """08 step 2: with α = 2 (key a) and the wrong answer (key e), focal loss is more than CE."""
+    app = make_app(LOSSES)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await at_step(pilot, 1)
+        await pilot.press("3")
+        await settle(pilot)
+        loss = widget(app, "loss")
+        assert "CE scaled down the more" in shown(loss.query_one("#loss-terms"))  # α = 1, γ = 2
+        loss.focus()
+        await pilot.press("e", "a")  # dog 0.10; α = 2
+        await settle(pilot)
+        text = shown(loss.query_one("#loss-terms"))
+        assert loss.terms.alpha == 2.0 and loss.terms.focal > loss.terms.cross_entropy
+        assert "scaled down" not in text and "Focal loss (α = 2, γ = 2): α × CE × (1 − p)^γ" in text
 
 
 async def test_lesson_8_lowering_the_true_score_grows_ces_pull_and_fades_squared_errors():

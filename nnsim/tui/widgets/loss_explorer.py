@@ -124,8 +124,10 @@ class LossExplorer(Vertical, can_focus=True):
         text.append(f"{t.cross_entropy:.4f}", style="bold reverse")
         if g == 0:
             heading = f"\nFocal loss (α = {a:g}, γ = 0): (1 − p)^0 = 1, so it is α × cross-entropy\n"
-        else:
-            heading = f"\nFocal loss (α = {a:g}, γ = {g:g}): CE scaled down the more, the higher p is\n"
+        elif a == 1:
+            heading = f"\nFocal loss (α = 1, γ = {g:g}): CE scaled down the more, the higher p is\n"
+        else:  # α > 1 can make it more than cross-entropy: no "scaled down" then
+            heading = f"\nFocal loss (α = {a:g}, γ = {g:g}): α × CE × (1 − p)^γ\n"
         text.append(heading, style="bold")
         text.append(f"  L = −α (1 − p)^γ log p = −{a:g} × (1 − {t.p_true:.4f})^{g:g} × {signed(t.log_p, 4)}\n")
         text.append(f"    = −{a:g} × {t.modulator:.6f} × {signed(t.log_p, 4)} = ")
