@@ -207,8 +207,11 @@ def test_queries_keys_and_values_are_learned_projections_of_the_tokens():
 
 
 def test_attention_and_occlusion_agree_only_on_the_digits_the_lesson_says():
-    """Lesson 6 says: on the ten sample digits they agree only on the 8."""
-    assert "they agree only on the 8" in " ".join(LESSON.read_text(encoding="utf-8").split())
+    """Lesson 6 says: on the ten sample digits they agree only on the 8 (the attention compared is
+    the first block's, its heads averaged)."""
+    said = " ".join(LESSON.read_text(encoding="utf-8").split())
+    assert "they agree only on the 8" in said
+    assert "attends to most in the first block (its heads averaged)" in said
     agree = []
     for digit, path in enumerate(DIGITS):
         tensor = vit.vit_input(path)
@@ -232,3 +235,27 @@ def test_the_cls_token_attends_most_to_the_strokes_at_the_lessons_default():
     assert (ink[top3] > 0.25).all() and ink[top3].mean() > 3 * ink.mean()
     corners = [0, 3, 12, 15]
     assert attention[corners].max() < attention[top3].min()
+
+
+def test_a_plain_vit_knows_where_a_patch_was_only_through_its_position_vectors():
+    """Lesson 6: "a plain ViT knows where each patch was only through position vectors added to the
+    patches". With them set to zero, shuffling the patches leaves the answer exactly as it was; with
+    them, it does not."""
+    from nnsim.engine.checkpoint import load_checkpoint
+    from nnsim.resources import builtin_data_path
+
+    assert "only through position vectors added to the patches" in " ".join(LESSON.read_text(encoding="utf-8").split())
+    model, _ = load_checkpoint(builtin_data_path(vit.VIT_CHECKPOINT), backend=get_backend("reference"))
+    embed = model.layers[1]
+    p, (rows, cols) = embed.patch, embed.grid
+    image = vit.vit_input(DIGITS[7])[0]
+    blocks = [image[r * p : (r + 1) * p, c * p : (c + 1) * p] for r in range(rows) for c in range(cols)]
+    order = np.random.default_rng(0).permutation(len(blocks))
+    shuffled = np.block([[blocks[order[r * cols + c]] for c in range(cols)] for r in range(rows)])
+
+    def logits(picture):
+        return np.asarray(model.forward(model.be.asarray(picture[None, None].astype(np.float32))), dtype=np.float64)
+
+    assert np.abs(logits(shuffled) - logits(image)).max() > 0.1  # with positions, the order matters
+    embed.positions.value[1:] = 0.0  # the patches' positions gone (the CLS token's kept: it is not a patch)
+    np.testing.assert_allclose(logits(shuffled), logits(image), rtol=1e-4, atol=1e-4)

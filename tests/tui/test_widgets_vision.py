@@ -126,6 +126,9 @@ async def test_the_vit_view_reads_another_digit_a_file_and_a_drawing(tmp_path):
         await settle(pilot)
         assert view.source == "digits/8.png" and "says 8" in shown(view.query_one("#vit-title"))
         assert "Here they agree" in shown(view.query_one("#vit-detail"))  # the 8: the lesson's one agreement
+        look = vit.strongest(view.figures.cls_attention(0))  # the attention compared is block 1's, heads averaged
+        said = f"attends most to patch {look[0] * 4 + look[1]} (row {look[0]}, col {look[1]}) in block 1"
+        assert said in " ".join(shown(view.query_one("#vit-detail")).split())
         await pilot.press("n")
         await settle(pilot)
         assert view.source == "digits/9.png" and "Here they disagree" in shown(view.query_one("#vit-detail"))
@@ -188,8 +191,13 @@ async def test_the_vit_views_embedding_qkv_and_attention(tmp_path):
         q0 = f.queries[0, 0]  # head 0 of the CLS token, as the forward pass made it
         assert f"q = [{number(q0[0])}, {number(q0[1])}, {number(q0[2])}" in detail
         assert "×" in picture and "W_O" in picture
-        await pilot.press("h")
-        assert view.state == view.state.__class__("qkv", 7, 0, 5)
+        # the lesson: "h picks another head"; from the default (−1, shown as head 0) the first h shows head 1
+        for head in (1, 2, 3, 0):
+            await pilot.press("h")
+            assert view.state == view.state.__class__("qkv", 7, head, 5)
+            detail = shown(view.query_one("#vit-detail"))
+            q = f.queries[head, 0]
+            assert f"head {head}:" in detail and f"q = [{number(q[0])}, {number(q[1])}, {number(q[2])}" in detail
         await pilot.press("v")
         detail = shown(view.query_one("#vit-detail"))
         assert "kept: yes" in detail and f"d = {d}" in detail

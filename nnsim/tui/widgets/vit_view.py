@@ -260,7 +260,7 @@ class VitView(Vertical, can_focus=True):
         detail.append(
             f"Blanking patch {need[0] * cols + need[1]} (row {need[0]}, col {need[1]}) costs the most: "
             f"p({f.class_names[f.predicted]}) falls by {drop.max():.1%}. The CLS token attends most to patch "
-            f"{look[0] * cols + look[1]} (row {look[0]}, col {look[1]}).\n\n"
+            f"{look[0] * cols + look[1]} (row {look[0]}, col {look[1]}) in block 1, its heads averaged.\n\n"
         )
         if look == need:
             detail.append("Here they agree. ", style="green")
@@ -292,9 +292,15 @@ class VitView(Vertical, can_focus=True):
         )
 
     def action_head(self) -> None:
+        """The next head; the attention view also offers their average (−1), which the q, k, v view,
+        one head's numbers, does not have: there h goes from the head shown to the next one."""
         heads = self.figures.projections.heads if self.figures else 1
         view = self.state.view if self.state.view in ("qkv", "attention") else "attention"
-        self.state = replace(self.state, view=view, head=-1 if self.state.head >= heads - 1 else self.state.head + 1)
+        if view == "qkv":
+            head = (max(self.state.head, 0) + 1) % heads
+        else:
+            head = -1 if self.state.head >= heads - 1 else self.state.head + 1
+        self.state = replace(self.state, view=view, head=head)
 
     def action_patch(self) -> None:
         count = self.figures.grid[0] * self.figures.grid[1] if self.figures else 16
