@@ -140,7 +140,7 @@ async def test_lesson_7_equal_scores_are_a_tie_until_one_moves():
         await settle(pilot)
         bars = widget(app, "softmax")
         summary = shown(bars.query_one("#softmax-sum"))
-        assert "predicted: a tie, 33.3% each for cat, dog and car (argmax takes the first, cat)" in summary
+        assert "predicted: a tie, 33.3% each: cat, dog, car (argmax takes cat)" in summary
         bars.focus()
         await pilot.press("down", "plus")  # dog 1.1: dog wins
         await settle(pilot)

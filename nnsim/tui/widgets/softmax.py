@@ -115,8 +115,7 @@ class SoftmaxBars(Vertical, can_focus=True):
             text.append(f" (the largest p, {share:.1%})")
             return text
         text = Text("predicted: a tie", style="bold")
-        text.append(f", {share:.1%} each for {', '.join(names[:-1])} and {names[-1]}")
-        text.append(f" (argmax takes the first, {names[0]})")
+        text.append(f", {share:.1%} each: {', '.join(names)} (argmax takes {names[0]})")
         return text
 
     def _ratio(self, steps) -> Text:
