@@ -297,13 +297,10 @@ def cmd_train(args) -> int:
         print(f"nnsim: warning: {warning}", file=sys.stderr)
     warm_up_kernels(trainer.be)
     interrupted = _stop_on_ctrl_c(trainer)
-    failed: list = []  # the last save, while it failed
-    events = _warn_on_failed_saves(trainer.run(), failed)
+    events = _warn_on_failed_saves(trainer.run())
     done = _print_json(events) if args.json else _print_progress(trainer, events)
-    if failed:
-        raise NnsimError(
-            f"{failed[-1].path}: the run's last save failed ({failed[-1].reason}); nothing more was written"
-        )
+    if trainer.save_failed is not None:  # the run's last save: its weights are nowhere
+        raise NnsimError(trainer.save_failed.describe())
     if interrupted():
         path = Path(config.checkpoint) if config.checkpoint else Path(f"nnsim-{config.model}-interrupted.npz")
         if not config.checkpoint:
@@ -313,14 +310,11 @@ def cmd_train(args) -> int:
     return EXIT_ERROR if done.reason == "diverged" else 0
 
 
-def _warn_on_failed_saves(events, failed: list):
-    """A save that fails mid-run is one warning, and training goes on; `failed` keeps it until one works."""
+def _warn_on_failed_saves(events):
+    """A save that fails mid-run is one warning on stderr, and training goes on."""
     for event in events:
         if event.event == "save_failed":
             print(f"nnsim: warning: {event.describe()}", file=sys.stderr)
-            failed[:] = [event]
-        elif event.event == "checkpoint":
-            failed.clear()
         yield event
 
 

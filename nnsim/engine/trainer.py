@@ -336,6 +336,7 @@ class Trainer:
         self.steps = 0
         self.epoch = 0
         self.warnings: list[str] = []
+        self.save_failed: SaveFailedEvent | None = None  # the last save of the checkpoint, while it failed
         if cfg.checkpoint:  # never over the data set, a file no run wrote, or another network
             self.warnings += check_targets([cfg.checkpoint], cfg.data, self.model.config.to_dict(), cfg.resume)
         cfg.eval_batch_size = check_fits(  # a run too large for memory is refused now, not part way
@@ -567,9 +568,10 @@ class Trainer:
     def _save_during_run(self, path, final: bool = False, **figures) -> Event:
         """A save that never ends the run: a failure is an event that says so (the next epoch tries again)."""
         try:
-            return self.save(path, **figures)
+            event, self.save_failed = self.save(path, **figures), None
         except (NnsimError, OSError) as error:
-            return SaveFailedEvent(str(path), save_failure(error), self.steps, final)
+            event = self.save_failed = SaveFailedEvent(str(path), save_failure(error), self.steps, final)
+        return event
 
     def describing(self) -> dict:
         """What every file of this run carries, so that each is read the same way (`predict`, the lab's draw)."""
