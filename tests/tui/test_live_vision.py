@@ -259,3 +259,18 @@ def test_a_plain_vit_knows_where_a_patch_was_only_through_its_position_vectors()
     assert np.abs(logits(shuffled) - logits(image)).max() > 0.1  # with positions, the order matters
     embed.positions.value[1:] = 0.0  # the patches' positions gone (the CLS token's kept: it is not a patch)
     np.testing.assert_allclose(logits(shuffled), logits(image), rtol=1e-4, atol=1e-4)
+
+
+def test_the_quizs_output_size_is_the_engines():
+    """The check-yourself question: a 28 × 28 image, a 3 × 3 kernel, stride 1, no padding. The marked
+    answer and the explanation's figure are what the reference backend's convolution puts out."""
+    from nnsim.lessons.format import parse_lesson
+
+    blocks = [b for step in parse_lesson(LESSON).steps for b in step.blocks]
+    quiz = next(b.params for b in blocks if "How large is the output?" in getattr(b.params, "question", ""))
+    assert "A 28 × 28 image, a 3 × 3 kernel, stride 1, no padding" in quiz.question
+    image, kernel = np.zeros((1, 1, 28, 28)), np.zeros((1, 1, 3, 3))
+    rows, cols = get_backend("reference").conv2d_forward(image, kernel, np.zeros(1), 1, 0).shape[-2:]
+    assert quiz.choices[quiz.answer] == f"{rows} × {cols}"
+    assert f"⌊(28 + 2·0 − 3) / 1⌋ + 1 = {rows}" in quiz.explanation
+    assert f"can sit at {rows} places" in quiz.explanation

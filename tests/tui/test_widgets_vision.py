@@ -42,8 +42,9 @@ async def test_conv_stepper_steps_runs_and_explains_its_sizes(tmp_path):
         await pilot.press("z")  # stride 2
         await pilot.press("r")
         assert conv.state.done == conv.conv.output.size == 15 * 15
-        await pilot.press("k", "k")  # sharpen → learned filter 0
+        await pilot.press("k", "k")  # sharpen → learned filter 0 → learned filter 1
         assert conv.state.kernel == "learned"
+        assert "the CNN's learned filter 1, stride 2" in shown(conv.query_one("#conv-title"))
         await pilot.press("f")
         assert "block 2: 16 maps of 7×7 (after ReLU and 2×2 max-pool)" in shown(conv.query_one("#conv-output"))
 

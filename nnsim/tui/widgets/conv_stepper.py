@@ -154,11 +154,13 @@ class ConvStepper(Vertical, can_focus=True):
         total = conv.output.size
         done = min(state.done, total)
         row, col = divmod(done - 1, conv.output.shape[1])
-        name = f"learned filter {state.filter % len(learned_kernels())}" if state.kernel == "learned" else state.kernel
+        name = f"{state.kernel} kernel"
+        if state.kernel == "learned":
+            name = f"the CNN's learned filter {state.filter % len(learned_kernels())}"
         where = ["R", "G", "B"][self.params.channel] + " channel of " if self.params.channel >= 0 else ""
         where = "the R, G and B channels of " if self.params.rgb else where
         title = (
-            f"Convolution of {where}{self.image_name}: {name} kernel, stride {state.stride}, "
+            f"Convolution of {where}{self.image_name}: {name}, stride {state.stride}, "
             f"padding {state.padding}, position {done}/{total}"
         )
         self.query_one("#conv-title", Static).update(title)
