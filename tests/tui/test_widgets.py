@@ -380,3 +380,31 @@ async def test_predict_first_holds_the_widget_back_until_answered(tmp_path):
         await settle(pilot)
         assert wrapper.revealed and app.screen.query_one(SoftmaxBars).probabilities
         assert "Not quite" in shown(wrapper.query_one(Quiz).query_one("#verdict"))
+
+
+def test_no_lesson_widget_takes_a_key_the_lesson_screen_or_the_app_owns():
+    """DESIGN's key contract: in a lesson → or n next, ← or p back, Esc home; l, ?, t, q everywhere.
+
+    A widget has the focus while its step is shown, so a binding of its own for one of these keys
+    would swallow it (the ViT view once took n for "next digit", and n stopped turning the page).
+    """
+    import importlib
+    import pkgutil
+
+    import nnsim.tui.widgets as package
+    from nnsim.tui.app import NnsimApp
+    from nnsim.tui.screens.lesson import LessonScreen
+
+    owned = {b.key for b in LessonScreen.BINDINGS if b.action in ("next", "previous", "home")}
+    owned |= {b.key for b in NnsimApp.BINDINGS}
+    assert {"right", "n", "left", "p", "escape", "l", "q"} <= owned
+    checked = 0
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and value.__module__ == module.__name__ and "BINDINGS" in vars(value):
+                spelled = [b.key if hasattr(b, "key") else b[0] for b in value.BINDINGS]
+                keys = {key.strip() for keys in spelled for key in keys.split(",")}
+                assert not keys & owned, (value.__name__, keys & owned)
+                checked += 1
+    assert checked >= 10

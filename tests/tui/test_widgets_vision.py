@@ -123,14 +123,14 @@ async def test_the_vit_view_reads_another_digit_a_file_and_a_drawing(tmp_path):
         view = app.screen.query_one(VitView)
         assert "ViT on digits/7.png: says 7" in shown(view.query_one("#vit-title"))
         view.focus()
-        await pilot.press("n")
+        await pilot.press("d")
         await settle(pilot)
         assert view.source == "digits/8.png" and "says 8" in shown(view.query_one("#vit-title"))
         assert "Here they agree" in shown(view.query_one("#vit-detail"))  # the 8: the lesson's one agreement
         look = vit.strongest(view.figures.cls_attention(0))  # the attention compared is block 1's, heads averaged
         said = f"attends most to patch {look[0] * 4 + look[1]} (row {look[0]}, col {look[1]}) in block 1"
         assert said in " ".join(shown(view.query_one("#vit-detail")).split())
-        await pilot.press("n")
+        await pilot.press("d")
         await settle(pilot)
         assert view.source == "digits/9.png" and "Here they disagree" in shown(view.query_one("#vit-detail"))
         expected = vit.vit_figures(vit.vit_input(SAMPLES / "digits" / "9.png"))

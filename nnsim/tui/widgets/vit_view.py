@@ -39,7 +39,7 @@ class VitState:
 
 
 class VitView(Vertical, can_focus=True):
-    """v the next view, g the patch grid, h the head, i the patch; n the next digit, o an image of
+    """v the next view, g the patch grid, h the head, i the patch; d the next digit, o an image of
     your own, w draw a digit."""
 
     BINDINGS = [
@@ -47,7 +47,7 @@ class VitView(Vertical, can_focus=True):
         Binding("g", "grid", "Patch size"),
         Binding("h", "head", "Head"),
         Binding("i", "patch", "Patch"),
-        Binding("n", "next_image", "Next digit"),
+        Binding("d", "next_image", "Next digit"),  # not n: n is the lesson's next step (DESIGN contract)
         Binding("o", "open_file", "Your image"),
         Binding("w", "draw", "Draw a digit"),
     ]
@@ -128,7 +128,7 @@ class VitView(Vertical, can_focus=True):
         self.query_one("#vit-picture", Static).update(picture)
         self.query_one("#vit-detail", Static).update(detail)
         self.query_one("#vit-note", Static).update(
-            Text("v: next view · n: next digit · o: your image · w: draw a digit", style="dim")
+            Text("v: next view · d: next digit · o: your image · w: draw a digit", style="dim")
         )
 
     def _patches(self):
