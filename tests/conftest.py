@@ -10,6 +10,19 @@ import pytest
 from nnsim.engine.backends import get_backend
 
 
+def pytest_sessionstart(session):
+    """With parallel workers (pytest-xdist, `-n` in pyproject's addopts), compile the cpu kernels
+    into Numba's cache once, here, before the workers start: they then load them from the cache
+    instead of each compiling the same kernels at the same time (20–40 s each on an empty cache).
+    On a warm cache this only loads them (a second or so)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or not getattr(session.config.option, "numprocesses", None):
+        return
+    try:
+        get_backend("cpu").warm_up(everything=True)
+    except Exception:  # no Numba (its tests are skipped), or a kernel that fails: its tests say how
+        pass
+
+
 @pytest.fixture
 def ref():
     return get_backend("reference")
