@@ -20,15 +20,43 @@ def make_app(lesson: Path | None = None) -> NnsimApp:
 
 
 async def settle(pilot, seconds: float = 60.0) -> None:
-    """Wait until every worker has finished (widgets compute in workers) and what they drew is shown.
+    """Wait until a lesson step's widgets are mounted (after the prose's paint), every worker has
+    finished (widgets compute in workers) and the screen has painted what they drew.
 
-    Fails, rather than going on with a half-drawn screen, if that takes longer than `seconds`.
+    Each wait is for the event itself, never a guess at how long it takes (a busy machine delays
+    them all); fails, rather than going on with a half-drawn screen, after `seconds`.
     """
     import asyncio
+    import time
 
+    deadline = time.monotonic() + seconds
     await pilot.pause()
-    await asyncio.wait_for(pilot.app.workers.wait_for_complete(), seconds)
+    while getattr(pilot.app.screen, "widgets_pending", False):
+        assert time.monotonic() < deadline, "the step's widgets were never mounted"
+        await painted(pilot.app, deadline - time.monotonic())
+    await asyncio.wait_for(finished(list(pilot.app.workers)), max(0.0, deadline - time.monotonic()))
+    await painted(pilot.app, deadline - time.monotonic())
     await pilot.pause()
+
+
+async def finished(workers) -> None:
+    """Wait for each worker to end; one cancelled (its widget left with the step before) has ended too."""
+    from textual.worker import WorkerCancelled
+
+    for worker in workers:
+        try:
+            await worker.wait()
+        except WorkerCancelled:
+            pass
+
+
+async def painted(app, seconds: float) -> None:
+    """Wait until the app has handled the messages sent so far and refreshed its screen."""
+    import asyncio
+
+    done = asyncio.Event()
+    app.call_after_refresh(done.set)
+    await asyncio.wait_for(done.wait(), max(0.0, seconds))
 
 
 def shown(widget) -> str:

@@ -62,6 +62,7 @@ class LessonScreen(NnsimScreen):
         self.lesson = entry.lesson
         self.step_index = max(0, min(step, len(self.lesson.steps) - 1))
         self._shown = 0
+        self._mounted = 0  # the call of show_step whose widgets are mounted
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -104,6 +105,7 @@ class LessonScreen(NnsimScreen):
         if step is None:
             await prose.update("")
             await widgets.mount(_error_panel(self.lesson.errors or ["this lesson has no steps"]))
+            self._mounted = self._shown
             return
         await prose.update(WIDGET_MARK.sub("", step.markdown))
         self.query_one("#prose", Pane).scroll_home(animate=False)
@@ -126,6 +128,12 @@ class LessonScreen(NnsimScreen):
         widgets.scroll_home(animate=False)
         if built:
             built[0].focus()  # its keys work at once; Tab moves on
+        self._mounted = shown
+
+    @property
+    def widgets_pending(self) -> bool:
+        """True from a change of step until that step's widgets are mounted (after the prose's paint)."""
+        return self._mounted != self._shown
 
     def _update_step_bar(self, total: int) -> None:
         index = self.step_index
