@@ -576,7 +576,9 @@ def test_ctrl_c_while_the_kernels_compile_is_one_line(tmp_path):
         env=env,
     )
     try:
-        time.sleep(4)  # an empty cache: the kernels take tens of seconds to compile
+        # an empty cache: the kernels take tens of seconds to compile; once the first is in the
+        # cache the warm-up is under way, with the others still to come
+        _until_a_kernel_is_cached(tmp_path / "cache", process)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=120)
     finally:
@@ -591,3 +593,12 @@ def test_train_on_a_device_or_a_fifo_is_one_line(tmp_path, kind):
     if kind == "fifo":
         os.mkfifo(path)
     assert_one_line_error(nnsim("train", "--data", path, "--backend", "reference"), "a device or a pipe")
+
+
+def _until_a_kernel_is_cached(cache: Path, process, seconds: float = 120.0) -> None:
+    """Wait until Numba has written a compiled kernel's index into `cache` (fail, never hang)."""
+    deadline = time.monotonic() + seconds
+    while not any(cache.glob("**/*.nbi")):
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "no kernel was compiled in time"
+        time.sleep(0.05)
