@@ -174,9 +174,7 @@ async def test_the_keys_draw_too_and_an_image_file_is_read(tmp_path):
 async def test_compare_trains_a_cnn_and_a_vit_to_the_end_with_both_curves_and_a_summary():
     from textual.widgets import Select
 
-    app = NnsimApp(
-        progress=ProgressStore(), lab=TrainConfig(model="cnn", data="mnist-mini", epochs=1, backend="reference")
-    )
+    app = NnsimApp(progress=ProgressStore(), lab=TrainConfig(model="cnn", data="mnist-mini", epochs=1, backend="cpu"))
     async with app.run_test(size=(120, 40)) as pilot:
         lab = app.screen
         lab.query_one("#lab-compare", Select).value = "model-vit"
