@@ -592,8 +592,9 @@ def _run_app(lesson: Path | None, lab=None, start: bool = False) -> int:
     # The cpu kernels compile in the background while the learner reads; a lab that trains at
     # once compiles them itself, at full priority.
     warm_up = None if start else background_command()
-    NnsimApp(lesson=lesson, lab=lab, start=start, warm_up=warm_up).run()
-    return 0
+    app = NnsimApp(lesson=lesson, lab=lab, start=start, warm_up=warm_up)
+    app.run()
+    return app.return_code or 0  # Textual's 1 when the app ended on an error
 
 
 def cmd_serve(args) -> int:

@@ -25,13 +25,21 @@ from nnsim.engine.memory import check_fits
 from nnsim.engine.models import MODEL_NAMES, build_model
 from nnsim.engine.optim import OPTIMIZER_NAMES, make_optimizer
 from nnsim.engine.runfiles import check_targets, save_failure
-from nnsim.errors import NnsimError
+from nnsim.errors import NnsimError, SettingError
 
 DEFAULT_EPOCHS = {"mlp": 5, "cnn": 5, "vit": 10}
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.05}
 
 
 LOSS_NAMES = ("ce", "focal")
+# Why a run ended, in the learner's words (DoneEvent.reason is the name a program reads).
+REASONS = {
+    "finished": "finished",
+    "max_steps": "reached its step limit",
+    "early_stop": "stopped early",
+    "diverged": "diverged",
+    "stopped": "stopped",
+}
 
 
 def flag(help: str, *, parse: str = "text", metavar: str | None = None, choices: tuple | None = None) -> dict:
@@ -111,34 +119,47 @@ class TrainConfig:
         return config
 
     def check(self) -> None:
+        """Every setting finite and in range; each problem is a SettingError that names its field."""
         if self.model not in MODEL_NAMES:
-            raise NnsimError(f"unknown model {self.model!r}; choose one of {', '.join(MODEL_NAMES)}")
+            raise SettingError("model", f"unknown model {self.model!r}; choose one of {', '.join(MODEL_NAMES)}")
         if self.optimizer not in OPTIMIZER_NAMES:
-            raise NnsimError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZER_NAMES)}")
+            raise SettingError(
+                "optimizer", f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZER_NAMES)}"
+            )
         if self.loss not in LOSS_NAMES:
-            raise NnsimError(f"unknown loss {self.loss!r}; choose ce or focal")
-        if self.batch_size is None or self.batch_size < 1:
-            raise NnsimError(f"the batch size must be at least 1, got {self.batch_size}")
-        if self.epochs is not None and self.epochs < 1:
-            raise NnsimError(f"epochs must be at least 1, got {self.epochs}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise NnsimError(f"--max-steps must be at least 1, got {self.max_steps}")
-        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
-            raise NnsimError(f"the learning rate must be a number > 0, got {self.lr}")
-        if not 0 <= self.momentum < 1:
-            raise NnsimError(f"momentum must be in [0, 1), got {self.momentum}")
-        if not self.gamma >= 0:
-            raise NnsimError(f"gamma must be >= 0, got {self.gamma}")
-        if np.any(np.asarray(self.alpha, dtype=float) < 0):
-            raise NnsimError("alpha must be >= 0")
+            raise SettingError("loss", f"unknown loss {self.loss!r}; choose ce or focal")
+        _at_least("batch_size", "the batch size", self.batch_size, 1)
+        _at_least("epochs", "epochs", self.epochs, 1)
+        _at_least("max_steps", "--max-steps", self.max_steps, 1)
+        _at_least("patience", "patience", self.patience, 1)
+        _at_least("seed", "the seed", self.seed, 0)
+        if self.lr is not None and not (_finite(self.lr) and self.lr > 0):
+            raise SettingError("lr", f"the learning rate must be a finite number > 0, got {self.lr}")
+        if not (_finite(self.momentum) and 0 <= self.momentum < 1):
+            raise SettingError("momentum", f"momentum must be in [0, 1), got {self.momentum}")
+        if not (_finite(self.weight_decay) and self.weight_decay >= 0):
+            raise SettingError("weight_decay", f"weight decay must be a finite number >= 0, got {self.weight_decay}")
+        if not (_finite(self.gamma) and self.gamma >= 0):
+            raise SettingError("gamma", f"focal γ must be a finite number >= 0, got {self.gamma}")
+        alpha = np.asarray(self.alpha, dtype=float)
+        if alpha.size == 0 or not (np.all(np.isfinite(alpha)) and np.all(alpha >= 0)):
+            raise SettingError("alpha", f"focal α must be finite numbers >= 0, got {self.alpha}")
+        if not (_finite(self.val_fraction) and 0 <= self.val_fraction < 1):
+            raise SettingError("val_fraction", f"the validation fraction must be in [0, 1), got {self.val_fraction}")
         if self.precision not in ("float32", "float64"):
-            raise NnsimError(f"precision must be float32 or float64, got {self.precision!r}")
+            raise SettingError("precision", f"precision must be float32 or float64, got {self.precision!r}")
         if self.precision == "float64" and self.backend != "reference":
-            raise NnsimError("float64 runs on the reference backend only")
-        if self.patience is not None and self.patience < 1:
-            raise NnsimError(f"patience must be at least 1, got {self.patience}")
-        if not 0 <= self.val_fraction < 1:
-            raise NnsimError(f"the validation fraction must be in [0, 1), got {self.val_fraction}")
+            raise SettingError("precision", "float64 runs on the reference backend only")
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value)
+
+
+def _at_least(name: str, words: str, value: int | None, least: int) -> None:
+    """A whole-number setting (None: its default) is at least `least`."""
+    if value is not None and not (isinstance(value, (int, np.integer)) and value >= least):
+        raise SettingError(name, f"{words} must be a whole number >= {least}, got {value}")
 
 
 # ------------------------------------------------------------------------------------ events
@@ -263,7 +284,8 @@ class DoneEvent(Event):
 
     def describe(self) -> str:
         if self.test_accuracy is None:
-            return f"{self.reason} after {self.steps} steps, {self.samples_per_s:,.0f} images/s, {self.seconds:.1f} s"
+            why = REASONS.get(self.reason, self.reason)
+            return f"{why} after {self.steps} steps, {self.samples_per_s:,.0f} images/s, {self.seconds:.1f} s"
         return (
             f"test accuracy {self.test_accuracy:.2%} (loss {self.test_loss:.4f}) after "
             f"{self.steps} steps, {self.samples_per_s:,.0f} images/s, {self.seconds:.1f} s"
@@ -376,6 +398,13 @@ class Trainer:
     def resume(self) -> None:
         self._running.set()
 
+    def set_patience(self, patience: int | None) -> None:
+        """Early stopping from the next validation on. Turned on mid-run, the best epoch so far
+        counts from the next validation: earlier epochs' weights were not kept."""
+        self.config.patience = patience
+        if patience and self._progress.best_state is None:
+            self._progress.best_loss, self._progress.waited = math.inf, 0
+
     @property
     def paused(self) -> bool:
         return not self._running.is_set()
@@ -480,12 +509,17 @@ class Trainer:
             test_loss=test_loss,
             steps=self.steps,
             epochs=self.epoch,
-            samples_per_s=progress.samples_seen / max(progress.train_seconds, 1e-9),
+            samples_per_s=self.images_per_s(),
             seconds=time.perf_counter() - progress.start,
             checkpoint=cfg.checkpoint,
             backend=self.be.name,
             reason=reason,
         )
+
+    def images_per_s(self) -> float:
+        """Training images this session has really stepped through, per second of stepping (a
+        batch larger than the training set holds only the training set)."""
+        return self._progress.samples_seen / max(self._progress.train_seconds, 1e-9)
 
     # ---------------------------------------------------------------- one step, phase by phase
     def train_step(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, int]:

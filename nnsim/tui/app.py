@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -79,8 +80,21 @@ class NnsimApp(App):
             while not isinstance(self.screen, LabScreen):
                 self.pop_screen()
             return
-        config, self.lab_config = self.lab_config, None
-        self.push_screen(LabScreen(config, start=self.lab_start))
+        # --start and --resume are for the lab the app opened with; a lab opened again (escape, l)
+        # keeps the settings but waits for space
+        config, start = self.lab_config, self.lab_start
+        if config is not None:
+            self.lab_config, self.lab_start = replace(config, resume=None), False
+        self.push_screen(LabScreen(config, start=start))
+
+    async def action_quit(self) -> None:
+        """Quit; a lab's run (under whatever screen) stops and saves first."""
+        from nnsim.tui.screens.lab import LabScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, LabScreen):
+                await screen.leave()
+        self.exit()
 
     def open_lesson(self, entry: Entry) -> None:
         from nnsim.tui.screens.lesson import LessonScreen

@@ -4,14 +4,21 @@ doctor's hints and the two runs of a comparison side by side. Plain functions of
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual_plotext import PlotextPlot
 
 from nnsim.tui.images import half_blocks, heat, tiles_in_rows, to_rgb
 from nnsim.tui.live.doctor import Hint
-from nnsim.tui.live.lab import LabFigures, differences
+from nnsim.tui.live.lab import SMOOTHING, LabFigures, differences
+
+RUN_COLOURS = ("cyan", "magenta")
+SHORT_PLOT = 12  # rows: a plot this short or shorter draws no title and no axis label
+POINT = "•"  # a validation point: one cell wide in every terminal font (● is two in some)
 
 
 def hints_text(hints: list[Hint]) -> Text:
@@ -151,3 +158,63 @@ def summary_table(runs: list[LabFigures], configs: list) -> Table:
     for name, value in rows:
         table.add_row(name, *(value(f) for f in runs))
     return table
+
+
+def clear_plot(plot: PlotextPlot):
+    plt = plot.plt
+    plt.clear_data()
+    plt.clear_figure()
+    return plt
+
+
+def draw_curves(loss_plot: PlotextPlot, accuracy_plot: PlotextPlot, f: LabFigures, log_scale: bool) -> None:
+    """The loss and accuracy of every step, their moving average and each epoch's validation."""
+    for plot, raw, smooth, val, title in (
+        (loss_plot, f.losses, f.smoothed, f.val_losses, "loss"),
+        (accuracy_plot, f.accuracies, None, f.val_accuracies, "accuracy"),
+    ):
+        plt = clear_plot(plot)
+        first = f.step - len(raw) + 1
+        at = f.epochs_at[: len(val)]
+        logged = log_scale and title == "loss" and raw and min(raw) > 0 and min(val, default=1) > 0
+        if logged:  # drawn as log10 of the values, by us: plotext's own log scale logs again at each redraw
+            raw, smooth, val = (np.log10(values).tolist() if values else values for values in (raw, smooth, val))
+        if val:  # the validation line first, so that the training curves show over it
+            plt.plot(at, val, color="orange", marker="braille")
+        if raw:
+            plt.plot(*thin(first, raw), color="gray", marker="braille", label=f"train {title}, each step")
+        if smooth:
+            plt.plot(*thin(first, smooth), color="cyan", marker="braille", label=f"moving average ({SMOOTHING})")
+        if val:
+            plt.scatter(at, val, color="orange", marker=POINT, label=f"validation {title}, each epoch")
+        if raw:  # a margin on the right: the last validation point is drawn whole, not on the frame
+            plt.xlim(first - 0.5, f.step + max(1.0, 0.03 * len(raw)))
+        if logged:
+            powers = range(math.floor(min(raw + val)), math.ceil(max(raw + val)) + 1)
+            plt.yticks(list(powers), [f"{10.0**power:g}" for power in powers])
+        if plot.size.height >= SHORT_PLOT:  # a short plot keeps its rows for the curves
+            plt.title(title + (" (log scale: y toggles)" if logged else ""))
+            plt.xlabel("step")
+        plot.refresh()
+
+
+def draw_compare(loss_plot: PlotextPlot, accuracy_plot: PlotextPlot, runs: list[LabFigures], configs: list) -> None:
+    """A comparison's two runs, their smoothed loss and validation accuracy drawn together."""
+    for plot, title in ((loss_plot, "loss (moving average)"), (accuracy_plot, "validation accuracy")):
+        plt = clear_plot(plot)
+        for figures, colour, config in zip(runs, RUN_COLOURS, configs, strict=False):
+            label = f"{figures.label}: {config.model}, {config.loss}, {config.optimizer} {config.lr:g}"
+            if title.startswith("loss") and figures.smoothed:
+                first = figures.step - len(figures.smoothed) + 1
+                plt.plot(*thin(first, figures.smoothed), color=colour, marker="braille", label=label)
+            elif figures.val_accuracies:
+                at = figures.epochs_at[: len(figures.val_accuracies)]
+                plt.plot(at, figures.val_accuracies, color=colour, marker="braille")
+                plt.scatter(at, figures.val_accuracies, color=colour, marker=POINT, label=label)
+        last = max(figures.step for figures in runs)
+        if last:
+            plt.xlim(0.5, last + max(1.0, 0.03 * last))
+        if plot.size.height >= SHORT_PLOT:
+            plt.title(title)
+            plt.xlabel("step")
+        plot.refresh()

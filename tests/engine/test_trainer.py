@@ -232,3 +232,16 @@ def test_resuming_with_another_optimizer_says_so(tmp_path):
     events_of(Trainer(config(optimizer="adam", max_steps=3, checkpoint=str(path)), tiny_dataset()))
     resumed = Trainer(config(optimizer="sgd", max_steps=5, resume=str(path)), tiny_dataset())
     assert resumed.optimizer.steps == 0 and "starts with fresh state" in resumed.warnings[0]
+
+
+def test_patience_turned_on_mid_run_stops_early_without_a_crash():
+    """The lab's f (the doctor's fix for overfitting) turns patience on after the best epoch has
+    passed; early stopping then counts from the next validation, whose weights it keeps."""
+    trainer = Trainer(config(epochs=12, lr=0.5, optimizer="sgd"), tiny_dataset())
+    events = trainer.run()
+    for event in events:
+        if event.event == "validation" and event.epoch == 2:
+            trainer.set_patience(1)
+            break
+    rest = list(events)
+    assert rest[-1].event == "done" and rest[-1].reason in ("early_stop", "finished")

@@ -215,7 +215,7 @@ def test_the_intro_says_what_the_inputs_are_standardised_with():
 
 
 async def test_an_update_by_phases_is_counted_as_an_update():
-    """"An epoch is one update": the status counts the updates made by pressing s through the
+    """ "An epoch is one update": the status counts the updates made by pressing s through the
     four phases as well as those of whole epochs, so that one by phases is not lost from view."""
     app = make_app(LESSON)
     async with app.run_test(size=(120, 40)) as pilot:

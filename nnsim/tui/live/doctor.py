@@ -37,13 +37,26 @@ def diagnose(figures: LabFigures, lr: float) -> list[Hint]:
 
 def diverging(f: LabFigures, lr: float) -> Hint | None:
     nan = f.reason == "diverged" or any(not math.isfinite(loss) for loss in f.losses[-5:])
-    rising = len(f.smoothed) >= MIN_STEPS and f.smoothed[-1] > 1.5 * min(f.smoothed) and f.smoothed[-1] > 0.05
-    if not (nan or rising):
+    if not (nan or rising(f)):
         return None
     what = (
         "the loss became NaN" if nan else f"the smoothed loss rose from {min(f.smoothed):.3f} to {f.smoothed[-1]:.3f}"
     )
     return Hint("learning rate too high", what, f"lower the learning rate to {lr / 10:g}", ("lr", 0.1), 9)
+
+
+def rising(f: LabFigures) -> bool:
+    """The loss has climbed back a meaningful way, and stays there: the median of the last 20
+    steps is above the lowest smoothed loss by half that lowest value, and by a fifth of all the
+    run had learned (from where it began to its lowest). Near the bottom of a good run the loss of
+    a batch of 64 jumps with each image it gets wrong: 0.045 to 0.070, or one bad batch, is such
+    noise, not divergence; a rise that undoes a fifth of the learning is not."""
+    if len(f.smoothed) < MIN_STEPS:
+        return False
+    lowest, recent = min(f.smoothed), float(np.median(f.losses[-20:]))
+    began = float(np.mean(f.losses[:10]))
+    rise = recent - lowest
+    return rise > 0.5 * lowest and rise > 0.2 * max(began - lowest, 0.0)
 
 
 def flat(f: LabFigures, lr: float) -> Hint | None:

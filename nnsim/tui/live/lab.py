@@ -68,12 +68,20 @@ def compared(config: TrainConfig, key: str) -> TrainConfig | None:
     if name is None:
         return None
     new = value(getattr(config, name)) if callable(value) else value
-    changed = replace(config, **{name: new, "checkpoint": None, "resume": None})
+    changed = replace(config, **{name: new, "checkpoint": second_checkpoint(config.checkpoint), "resume": None})
     if name == "model":  # each network its own sizes
         changed = replace(changed, sizes={})
     if name == "optimizer":  # and each optimizer its own default learning rate
         changed = replace(changed, lr=None)
     return changed.resolved()
+
+
+def second_checkpoint(checkpoint: str | None) -> str | None:
+    """Where the second run of a comparison keeps its files: beside the first's, NAME-B.npz."""
+    if not checkpoint:
+        return None
+    path = Path(checkpoint)
+    return str(path.with_name(f"{path.stem}-B{path.suffix or '.npz'}"))
 
 
 def differences(a: TrainConfig, b: TrainConfig) -> list[tuple[str, str, str]]:
@@ -187,7 +195,8 @@ class LabRun:
         if trainer.config.resume:
             self._restore_figures(Path(trainer.config.resume))
         self._lock = threading.Lock()
-        self.one_step = False
+        self.stepping = False  # one step at a time (paused): look inside after each
+        self._steps = 0  # steps taken in this session (a resumed run's curve holds earlier ones too)
         self._started = 0.0
         self._last_inside = -math.inf
         rng = np.random.default_rng(0)
@@ -248,9 +257,21 @@ class LabRun:
 
     def set_patience(self, patience: int) -> None:
         """Early stopping from the next validation on (keeps the best epoch's weights)."""
-        self.trainer.config.patience = patience
+        self.trainer.set_patience(patience)
         with self._lock:
             self.figures.log.append(f"early stopping on: patience {patience} epochs")
+
+    def change(self, lr=None, patience=None, **loss) -> None:
+        """Settings checked already (TrainConfig.check), from the next step on: the learning rate,
+        patience, focal loss's α and γ."""
+        if lr is not None:
+            self.set_lr(lr)
+        if patience is not None:
+            self.set_patience(patience)
+        for name, value in loss.items():
+            setattr(self.trainer.config, name, value)
+            with self._lock:
+                self.figures.log.append(f"focal {'α' if name == 'alpha' else 'γ'} set to {_value(value)}")
 
     # ---------------------------------------------------------------- the run (worker thread)
     def events(self):
@@ -281,15 +302,17 @@ class LabRun:
             figures.smoothed.append(SMOOTHING * previous + (1 - SMOOTHING) * event.loss)
             figures.accuracies.append(event.accuracy)
             figures.grad_norms.append(self._grad_norm())
-            done = len(figures.losses)
-            figures.samples_per_s = done * self.trainer.config.batch_size / max(figures.seconds, 1e-9)
-            total = figures.epochs * event.batches - (event.step - done)  # steps of this session
-            figures.eta_s = max(total - done, 0) / max(done / max(figures.seconds, 1e-9), 1e-9)
+            self._steps += 1
+            figures.samples_per_s = self.trainer.images_per_s()
+            left = figures.epochs * event.batches - event.step
+            if self.trainer.config.max_steps is not None:
+                left = min(left, self.trainer.config.max_steps - event.step)
+            figures.eta_s = max(left, 0) * figures.seconds / self._steps
             figures.last_update = (
                 f"step {event.step}: loss {event.loss:.4f}, ‖∇θ L‖ = {figures.grad_norms[-1]:.4f}, "
                 f"θ ← θ − {self.trainer.optimizer.lr:g}·(update)"
             )
-            if time.perf_counter() - self._last_inside >= INSIDE_EVERY or self.one_step:
+            if time.perf_counter() - self._last_inside >= INSIDE_EVERY or self.stepping:
                 figures.inside = self.look_inside()
             return
         if kind == "epoch":
@@ -509,40 +532,49 @@ def explain(event, saved: bool = True) -> str:
 
 
 class LabSession:
-    """One run, or two side by side (a comparison), driven from one worker thread.
+    """One run, or two side by side (a comparison), driven from one worker thread (RunControl's).
 
-    The runs take turns, one step each, so both see the same machine at the same time. The control
-    methods are safe from any thread."""
+    The runs take turns, one step each, so both see the same machine at the same time. Pausing
+    holds the worker between steps, never inside one: a save or a look at the weights from
+    another thread waits for the step under way (`busy`) and sees whole steps only."""
 
     def __init__(self, runs: list[LabRun]):
         self.runs = runs
-
-    @property
-    def state(self) -> str:
-        states = {run.figures.state for run in self.runs}
-        return "running" if "running" in states else states.pop() if len(states) == 1 else "finished"
+        self.busy = threading.Lock()  # held while the worker steps
+        self._turn = threading.Condition()
+        self._paused = False
+        self._owed: set[int] = set()  # runs (by index) that owe one step while paused
 
     def pause(self) -> None:
+        with self._turn:
+            self._paused = True
         for run in self.runs:
-            run.trainer.pause()
             if run.figures.state == "running":
                 run.figures.state = "paused"
 
     def resume(self) -> None:
+        with self._turn:
+            self._paused, self._owed = False, set()
+            self._turn.notify_all()
         for run in self.runs:
+            run.stepping = False
             if run.figures.state == "paused":
                 run.figures.state = "running"
-            run.trainer.resume()
 
     def step_once(self) -> None:
-        """Run exactly one more step of each run, then pause again."""
+        """Run exactly one more step of each run, then stay paused."""
+        with self._turn:
+            self._owed = set(range(len(self.runs)))
+            self._turn.notify_all()
         for run in self.runs:
-            run.one_step = True
-            run.trainer.resume()
+            run.stepping = True
 
     def stop(self) -> None:
         for run in self.runs:
             run.trainer.stop()
+        with self._turn:
+            self._paused = False
+            self._turn.notify_all()
 
     def set_lr(self, lr: float) -> None:
         self.runs[0].set_lr(lr)
@@ -550,24 +582,30 @@ class LabSession:
     def snapshot(self) -> list[LabFigures]:
         return [run.snapshot() for run in self.runs]
 
+    def _wait_turn(self, index: int) -> None:
+        with self._turn:
+            while self._paused and index not in self._owed:
+                self._turn.wait()
+
     def run(self, publish, every=0.1) -> None:
         """Train to the end, calling publish(figures of every run) at most every `every` seconds (a
         number, or a function that says how many now) and at milestones."""
         interval = every if callable(every) else (lambda: every)
-        live = [(run, run.events()) for run in self.runs]
+        live = [(index, run, run.events()) for index, run in enumerate(self.runs)]
         last = 0.0
         while live:
             for item in list(live):
-                run, events = item
-                event = next(events, None)
+                index, run, events = item
+                self._wait_turn(index)
+                with self.busy:
+                    event = next(events, None)
                 if event is None:
                     live.remove(item)
                     publish(self.snapshot())
                     continue
-                if event.event == "step" and run.one_step:
-                    run.one_step = False
-                    run.trainer.pause()
-                    run.figures.state = "paused"
+                if event.event == "step" and index in self._owed:
+                    with self._turn:
+                        self._owed.discard(index)
                     publish(self.snapshot())
                     continue
                 now = time.perf_counter()
@@ -575,3 +613,8 @@ class LabSession:
                     publish(self.snapshot())
                     last = now
         publish(self.snapshot())
+
+    def reader(self):
+        """Run A's network as it is between two steps, to read drawings with."""
+        with self.busy:
+            return self.runs[0].reader()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import sys
+import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
@@ -17,27 +18,54 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Input, Label, RichLog, Select, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
-from nnsim.engine.runfiles import OtherNetworkError
-from nnsim.errors import NnsimError
-from nnsim.tui.lab_views import confusion_table, hints_text, inside_view, norms_table, sample_tiles, summary_table, thin
+from nnsim.engine.trainer import REASONS
+from nnsim.errors import NnsimError, SettingError
+from nnsim.tui.lab_views import (
+    confusion_table,
+    draw_compare,
+    draw_curves,
+    hints_text,
+    inside_view,
+    norms_table,
+    sample_tiles,
+    summary_table,
+)
 from nnsim.tui.live.doctor import Hint, diagnose
-from nnsim.tui.live.lab import COMPARISONS, SIZES, SMOOTHING, LabFigures
+from nnsim.tui.live.lab import COMPARISONS, SIZES, LabFigures
 from nnsim.tui.live.lab_files import data_allowed, default_checkpoint, path_allowed, save_as
+from nnsim.tui.live.lab_settings import BOXES, LIVE_SETTINGS, SETTING_WORDS, parse
+from nnsim.tui.live.run_control import (
+    CLOSE_SECONDS,
+    ENDED,
+    FAILED,
+    FINISHED,
+    PAUSED,
+    RUNNING,
+    STOPPING,
+    RunControl,
+    refusal,
+)
 from nnsim.tui.screens.base import NnsimScreen
 
 MODELS = [("CNN", "cnn"), ("ViT", "vit"), ("MLP", "mlp")]
 OPTIMIZERS = [("Adam", "adam"), ("SGD + momentum", "sgd")]
 LOSSES = [("cross-entropy", "ce"), ("focal", "focal")]
 BACKENDS = [("auto", "auto"), ("reference", "reference")]
-RUN_COLOURS = ("cyan", "magenta")
-SHORT_PLOT = 12  # rows: a plot this short or shorter draws no title and no axis label
-POINT = "•"  # a validation point: one cell wide in every terminal font (● is two in some)
 # While training, the screen is redrawn at most every PUBLISH_EVERY seconds, and less often when a
 # redraw costs more than REDRAW_SHARE of the time between them: the drawing shares two cores with
 # the training it shows, and must not slow it much.
 PUBLISH_EVERY = 1.0
 REDRAW_SHARE = 0.04
-SWITCH_INTERVAL = 0.0005  # seconds: how often Python lets another thread take the GIL (default 0.005)
+SAID_FOR = 3  # a refused key's reason stays over this many progress redraws (about 3 s)
+LABELS = {  # the start button's label in each state of the run
+    "idle": "▶ Start",
+    "preparing": "… Preparing",
+    "running": "❚❚ Pause",
+    "paused": "▶ Resume",
+    "stopping": "■ Stopping",
+    "finished": "▶ Start again",
+    "failed": "▶ Start",
+}
 
 
 class LabScreen(NnsimScreen):
@@ -71,13 +99,34 @@ class LabScreen(NnsimScreen):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, LabScreen.Progress)
 
+    class RunChanged(Message):
+        """The run moved to a new state, or has something to say (what it prepares, why it failed)."""
+
+        def __init__(self, state: str, text: str, error: bool, failure: Exception | None = None) -> None:
+            super().__init__()
+            self.state, self.text, self.error, self.failure = state, text, error, failure
+
+    class RunCrashed(Message):
+        """The worker met a bug (not the learner's doing): the app reports it and ends non-zero."""
+
+        def __init__(self, error: Exception) -> None:
+            super().__init__()
+            self.error = error
+
     def __init__(self, config=None, start: bool = False):
         from nnsim.engine.trainer import TrainConfig
 
         super().__init__()
         self.config = config or TrainConfig()
         self.start_at_once = start
-        self.session = None
+        self.control = RunControl(
+            publish=lambda figures: self.post_message(self.Progress(figures)),
+            changed=lambda *change: self.post_message(self.RunChanged(*change)),
+            crashed=lambda error: self.post_message(self.RunCrashed(error)),
+            every=self.publish_interval,
+        )
+        self._said_for = 0  # a refusal shows over the progress line for this many more redraws
+        self.refused: dict[str, str] = {}  # box id → why its last value was refused
         self.figures = LabFigures()
         self.compared: list[LabFigures] = []
         self.log_scale = False
@@ -144,6 +193,7 @@ class LabScreen(NnsimScreen):
             yield Button("Save", id="lab-save", compact=True)
             yield Button("Resume", id="lab-resume", compact=True)
             yield Button("Draw", id="lab-draw", compact=True)
+            yield Line(id="lab-refused")
         yield Line(id="lab-status")
         yield Line(id="lab-notice")
         yield Line(id="lab-doctor")
@@ -182,8 +232,8 @@ class LabScreen(NnsimScreen):
         )
         self._draw_curves()
         self._find_backends()
-        if self.start_at_once:
-            self.action_toggle()
+        if self.start_at_once:  # `nnsim lab --start`, and `--resume PATH` goes on from that checkpoint
+            self._start(resume=self.config.resume)
 
     @work(thread=True, group="lab-backends")
     def _find_backends(self) -> None:
@@ -199,38 +249,49 @@ class LabScreen(NnsimScreen):
         select.value = value if value in ("auto", *names) else "auto"
 
     def on_unmount(self) -> None:
-        """Quitting mid-run loses nothing: the run stops and saves its checkpoint first."""
-        if self.session is not None and self.session.state in ("running", "paused"):
-            self.session.stop()
-            deadline = time.monotonic() + 30
-            while self.session.state != "finished" and time.monotonic() < deadline:
-                time.sleep(0.02)
+        """However the app ends, the run stops and saves first (bounded: CLOSE_SECONDS)."""
+        self.control.close()
 
-    # --- controls -----------------------------------------------------------------------------
+    async def leave(self) -> None:
+        """Stop the run and wait for it to save and end (at most CLOSE_SECONDS), before the screen
+        goes (escape) or the app does (q)."""
+        if self.control.stop() is None:
+            self._status("stopping: saving the run before leaving…")
+        deadline = time.monotonic() + CLOSE_SECONDS
+        while not self.control.ended and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
+    # --- controls: each a request the run's state accepts or refuses, saying why ---------------
     @property
     def state(self) -> str:
-        """ready, running, paused or finished: the run's own word, not the last one drawn."""
-        return self.session.state if self.session is not None else self.figures.state
+        """idle, preparing, running, paused, stopping, finished or failed: the run's own word."""
+        return self.control.state
+
+    @property
+    def session(self):
+        return self.control.session
+
+    def _refuse(self, why: str | None) -> bool:
+        """Show why a request was refused (for a few seconds, over the progress line); True if it was."""
+        if why:
+            self._status(why, error=True)
+            self._said_for = SAID_FOR
+        return bool(why)
 
     def action_toggle(self) -> None:
-        if self.session is None or self.state == "finished":
-            if self.session is not None or self.state != "running":  # not while the data loads or kernels compile
-                self._start()
-        elif self.state == "running":
-            self.session.pause()
-            self._label("▶ Resume")
+        state = self.state
+        if state in ENDED:
+            self._start()
+        elif state == PAUSED:
+            self._refuse(self.control.resume())
+        elif not self._refuse(self.control.pause()):
             self._status("paused: space resumes, . runs one step, x stops, s saves")
-        elif self.state == "paused":
-            self.session.resume()
-            self._label("❚❚ Pause")
 
     def action_one_step(self) -> None:
-        if self.session is not None and self.state == "paused":
-            self.session.step_once()
+        self._refuse(self.control.step_once())
 
     def action_stop(self) -> None:
-        if self.session is not None and self.state in ("running", "paused"):
-            self.session.stop()
+        self._refuse(self.control.stop())
 
     def action_log_scale(self) -> None:
         self.log_scale = not self.log_scale
@@ -239,10 +300,10 @@ class LabScreen(NnsimScreen):
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
 
-    def action_home(self) -> None:
-        if self.session is not None and self.state in ("running", "paused"):
-            self.session.stop()
-        self.app.pop_screen()
+    async def action_home(self) -> None:
+        await self.leave()
+        if self.app.screen is self:
+            self.app.pop_screen()
 
     def action_fix(self) -> None:
         """Apply the training doctor's first fix: a new learning rate, or early stopping."""
@@ -251,16 +312,10 @@ class LabScreen(NnsimScreen):
             return
         hint = self.hints[0]
         name, value = hint.change
-        if name == "lr":
-            lr = self._lr() * value
-            self.query_one("#lab-lr", Input).value = f"{lr:g}"
-            if self.session is not None and self.state in ("running", "paused"):
-                self.session.set_lr(lr)
-            self.config.lr = lr
-        else:
-            self.query_one("#lab-patience", Input).value = str(int(value))
-            if self.session is not None and self.state in ("running", "paused"):
-                self.session.runs[0].set_patience(int(value))
+        value = self._lr() * value if name == "lr" else int(value)
+        self.query_one(f"#{BOXES[name]}", Input).value = _text(value)
+        if not self._apply(name, _text(value)):
+            return
         self._status(f"fixed: {hint.fix}")
         self.hints = []
         self._doctor("")
@@ -277,30 +332,25 @@ class LabScreen(NnsimScreen):
         from nnsim.tui.live.draw import Reader
         from nnsim.tui.screens.draw import DrawScreen
 
-        reader = None
-        if self.session is not None and self.state != "running":
-            reader = self.session.runs[0].reader()
+        reader = self.control.reader()
         self.app.push_screen(DrawScreen(reader if reader is not None and reader.fits() else Reader.shipped()))
 
     def action_save_as(self) -> None:
-        if self.session is None or self.state == "running":
-            self._status("pause the run (space) or let it finish, then save", error=True)
-            return
         path = Path(self.query_one("#lab-checkpoint", Input).value.strip()).expanduser()
         try:
-            save_as(self.session, path, self.own_checkpoint.parent)
+            why = self.control.save_as(lambda: save_as(self.session, path, self.own_checkpoint.parent))
         except (NnsimError, OSError) as error:
             self._status(f"could not save: {error}", error=True)
             return
-        self._status(f"saved the weights, optimizer state and position to {path}")
+        if not self._refuse(why):
+            self._status(f"saved the weights, optimizer state and position to {path}")
 
     def _path_allowed(self, path: Path) -> None:
         path_allowed(path, self.own_checkpoint.parent)
 
     def action_resume_run(self) -> None:
         """Start from the checkpoint in "save to": its weights, optimizer and place in the data."""
-        if self.session is not None and self.state in ("running", "paused"):
-            self._status("stop this run first (x)", error=True)
+        if self._refuse(refusal("start", self.state)):
             return
         path = Path(self.query_one("#lab-checkpoint", Input).value.strip()).expanduser()
         try:
@@ -311,7 +361,6 @@ class LabScreen(NnsimScreen):
         if not path.is_file():
             self._status(f"no checkpoint at {path} yet: train (space) and stop, or type a path", error=True)
             return
-        self.session = None
         self._start(resume=str(path))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -326,43 +375,83 @@ class LabScreen(NnsimScreen):
         }[event.button.id]()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a box: mid-run, the learning rate, patience and focal α, γ take effect at the
+        next step; any other value is checked now and used at the next start."""
         event.stop()
-        if event.input.id == "lab-lr" and self.session is not None:  # a new learning rate mid-run
-            try:
-                lr = float(event.value)
-                if not lr > 0:
-                    raise ValueError
-            except ValueError:
-                self._status(f"not a learning rate: {event.value!r} (a number > 0)", error=True)
-                return
-            self.session.set_lr(lr)
+        name = next((name for name, box in BOXES.items() if box == event.input.id), None)
+        if name is not None and self.state in (RUNNING, PAUSED) and name in LIVE_SETTINGS:
+            if self._apply(name, event.value):
+                self._status(f"{SETTING_WORDS[name]} set to {event.value.strip()} from the next step")
+            return
+        try:
+            self._settings().resolved()
+        except SettingError as error:
+            self._refuse_setting(error)
+            return
+        except NnsimError:
+            pass  # a data set or path: said when the run starts
+        self._accepted(*BOXES.values())
+
+    def _apply(self, name: str, text: str) -> bool:
+        """One setting changed: for the run under way if it has one (checked by the settings'
+        check()), else for the next start. False, and why beside the box, if refused."""
+        try:
+            value = parse(name, text)
+            if self.state in (RUNNING, PAUSED):
+                if value is None or self._refuse(self.control.change(**{name: value})):
+                    self.query_one(f"#{BOXES[name]}", Input).value = _text(self._in_force(name))
+                    return False
+            else:
+                changed = replace(self.config, **{name: value})
+                changed.resolved()
+                self.config = changed
+        except SettingError as error:
+            self._refuse_setting(error, text)
+            return False
+        self._accepted(BOXES[name])
+        return True
+
+    def _refuse_setting(self, error: SettingError, text: str | None = None) -> None:
+        """Why beside the box (it stays until a value is accepted there), and the value in force."""
+        box_id = BOXES.get(error.name)
+        if box_id is None:
+            self._status(str(error), error=True)
+            return
+        box = self.query_one(f"#{box_id}", Input)
+        text = box.value if text is None else text
+        box.value = _text(self._in_force(error.name))
+        self.refused[box_id] = f"✗ {text.strip()!r} refused: {error}"
+        self._status(str(error), error=True)
+        self.query_one(f"#{box_id}-label", Label).set_class(True, "-refused")
+        self._show_refused()
+
+    def _accepted(self, *box_ids: str) -> None:
+        for box_id in box_ids:
+            if self.refused.pop(box_id, None) is not None:
+                self.query_one(f"#{box_id}-label", Label).set_class(False, "-refused")
+        self._show_refused()
+
+    def _show_refused(self) -> None:
+        self.query_one("#lab-refused", Line).text = Text(" · ".join(self.refused.values()), style="red")
+
+    def _in_force(self, name: str):
+        """A setting's value as the run under way uses it, else as the next start would."""
+        if self.session is not None and self.state in (RUNNING, PAUSED):
+            trainer = self.session.runs[0].trainer
+            return trainer.optimizer.lr if name == "lr" else getattr(trainer.config, name)
+        return getattr(self.config, name)
 
     def _settings(self, resume: str | None = None):
-        from dataclasses import replace
-
         from nnsim.engine.trainer import TrainConfig
 
         default = TrainConfig()  # what an emptied box falls back to
 
-        def number(widget_id: str, kind, name: str):
-            text = self.query_one(widget_id, Input).value.strip()
-            if not text:
-                return None
-            try:
-                return kind(text)
-            except ValueError:
-                raise NnsimError(f"{name} must be a number, got {text!r}") from None
+        def number(name: str):
+            return parse(name, self.query_one(f"#{BOXES[name]}", Input).value)
 
         def select(widget_id: str):
             return self.query_one(widget_id, Select).value
 
-        alpha_text = self.query_one("#lab-alpha", Input).value.strip()
-        try:
-            alpha = (
-                [float(v) for v in alpha_text.split(",")] if "," in alpha_text else float(alpha_text or default.alpha)
-            )
-        except ValueError:
-            raise NnsimError(f"focal α must be a number or one per class, got {alpha_text!r}") from None
         size = select("#lab-size")
         model = select("#lab-model")
         sizes = (
@@ -379,13 +468,13 @@ class LabScreen(NnsimScreen):
             loss=select("#lab-lossfn"),
             optimizer=select("#lab-optimizer"),
             backend=select("#lab-backend"),
-            lr=number("#lab-lr", float, "the learning rate"),
-            batch_size=_or(number("#lab-batch", int, "the batch size"), default.batch_size),
-            epochs=number("#lab-epochs", int, "epochs"),
-            patience=number("#lab-patience", int, "patience"),
-            seed=_or(number("#lab-seed", int, "the seed"), default.seed),
-            gamma=_or(number("#lab-gamma", float, "focal γ"), default.gamma),
-            alpha=alpha,
+            lr=number("lr"),
+            batch_size=_or(number("batch_size"), default.batch_size),
+            epochs=number("epochs"),
+            patience=number("patience"),
+            seed=_or(number("seed"), default.seed),
+            gamma=_or(number("gamma"), default.gamma),
+            alpha=_or(number("alpha"), default.alpha),
             checkpoint=checkpoint or None,
             resume=resume,
         )
@@ -393,59 +482,41 @@ class LabScreen(NnsimScreen):
     def _start(self, resume: str | None = None) -> None:
         from nnsim.tui.live.lab import compared
 
+        if self._refuse(refusal("start", self.state)):
+            return
         try:
             config = self._settings(resume).resolved()
             other = compared(config, self.query_one("#lab-compare", Select).value)
+        except SettingError as error:
+            self._refuse_setting(error)
+            return
         except NnsimError as error:
             self._status(str(error), error=True)
             return
+        self._accepted(*BOXES.values())
         self.config = config
-        self.figures = LabFigures(state="running")
+        self.figures = LabFigures()
         self.compared = []
         self.hints = []
         self._logged = 0
         self._doctor("")
         self.query_one("#lab-log", RichLog).clear()
         self._notice("")
-        self._label("❚❚ Pause")
-        self._status("loading the data and building the network…")
-        self.train(config, other)
+        self.control.start([config] + ([other] if other is not None else []), _prepare_backend)
 
-    @work(thread=True, exclusive=True, group="lab")
-    def train(self, config, other=None) -> None:
-        # The training thread needs the GIL for a moment between kernels; while the screen is being
-        # drawn it would wait up to the default 5 ms each time. Switching more often keeps it busy
-        # (for the run only: the rest of the app keeps Python's default).
-        usual = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL)
-        try:
-            self._train(config, other)
-        finally:
-            sys.setswitchinterval(usual)
+    def on_lab_screen_run_changed(self, message: RunChanged) -> None:
+        from nnsim.engine.runfiles import OtherNetworkError
 
-    def _train(self, config, other) -> None:
-        from nnsim.tui.live.lab import LabRun, LabSession
+        self._label(LABELS[message.state])
+        if isinstance(message.failure, OtherNetworkError):  # a free name is offered: space trains into it
+            self._offer_free_name(message.failure)
+        elif message.text:
+            self._status(message.text, error=message.error)
+        elif message.state in (RUNNING, FINISHED) and self.figures.step:
+            self._status(self._progress_line(self.figures, message.state))
 
-        try:
-            _prepare_backend(config.backend, lambda text: self.post_message(LabStatus(text)))
-            runs = [LabRun(config, "A")]
-            if other is not None:
-                runs.append(LabRun(other, "B"))
-        except OtherNetworkError as error:  # a free name is offered: space again trains into it
-            self.app.call_from_thread(self._offer_free_name, error)
-            return
-        except NnsimError as error:
-            self.post_message(LabStatus(str(error), error=True))
-            return
-        self.class_names = runs[0].classes
-        session = self.session = LabSession(runs)
-        session.run(lambda figures: self.post_message(self.Progress(figures)), every=self.publish_interval)
-
-    def on_lab_status(self, message: LabStatus) -> None:
-        self._status(message.text, error=message.error)
-        if message.error:
-            self._label("▶ Start")
-            self.figures = LabFigures()
+    def on_lab_screen_run_crashed(self, message: RunCrashed) -> None:
+        raise message.error
 
     # --- drawing ------------------------------------------------------------------------------
     def on_lab_screen_progress(self, message: Progress) -> None:
@@ -453,6 +524,8 @@ class LabScreen(NnsimScreen):
         self.call_after_refresh(self._redrawn, started)
         previous = self.figures
         self.figures = f = message.figures[0]
+        if self.session is not None:
+            self.class_names = self.session.runs[0].classes
         self.compared = message.figures if len(message.figures) > 1 else []
         self._draw_tab(new_validation=len(f.val_accuracies) != len(previous.val_accuracies) or f.state == "finished")
         self._diagnose(f)
@@ -460,11 +533,12 @@ class LabScreen(NnsimScreen):
         for line in f.log[self._logged :]:
             log.write(line)
         self._logged = len(f.log)
-        state = self.state if self.session is not None else f.state
-        if all(figures.state == "finished" for figures in message.figures):
-            state = "finished"
-        self._label({"running": "❚❚ Pause", "paused": "▶ Resume", "finished": "▶ Start again"}.get(state, "▶ Start"))
-        self._status(self._progress_line(f, state))
+        state = self.state
+        self._label(LABELS[state])
+        if self._said_for:
+            self._said_for -= 1
+        else:
+            self._status(self._progress_line(f, state))
         self._notice("\n".join([f.save_problem, *f.notices]).strip())
 
     def _notice(self, text: str) -> None:
@@ -480,7 +554,7 @@ class LabScreen(NnsimScreen):
 
         free = free_name(error.path)
         self.query_one("#lab-checkpoint", Input).value = str(free)
-        self.on_lab_status(LabStatus(f"{error} 'save to' now holds {free}: space trains into it", error=True))
+        self._status(f"{error} 'save to' now holds {free}: space trains into it", error=True)
 
     def _redrawn(self, started: float) -> None:
         cost = time.perf_counter() - started
@@ -526,14 +600,17 @@ class LabScreen(NnsimScreen):
         self._doctor(line)
 
     def _progress_line(self, f: LabFigures, state: str) -> str:
-        if state == "finished":
+        if state == STOPPING:
+            return f"stopping at step {f.step}: saving the run…"
+        if state in (FINISHED, FAILED) or f.reason:
             if f.val_accuracies:
                 best = (
                     f"validation accuracy {f.val_accuracies[-1]:.2%} (best {f.best_accuracy:.2%}, epoch {f.best_epoch})"
                 )
             else:
                 best = "no validation yet" if f.validation else "no validation split"
-            return f"{f.reason or 'finished'} after {f.step} steps: {best}; space trains again, r resumes"
+            why = REASONS.get(f.reason, f.reason or "finished")
+            return f"{why} after {f.step} steps: {best}; space trains again, r resumes"
         eta = f", about {f.eta_s:.0f} s left" if f.eta_s is not None else ""
         where = f"epoch {f.epoch}/{f.epochs}, batch {f.batch}/{f.batches}"
         line = f"{state}: {where}, step {f.step} · {f.samples_per_s:,.0f} images/s{eta}"
@@ -555,67 +632,16 @@ class LabScreen(NnsimScreen):
             button.label = label
 
     def _draw_curves(self) -> None:
-        f = self.figures
-        for widget_id, raw, smooth, val, title in (
-            ("#lab-loss", f.losses, f.smoothed, f.val_losses, "loss"),
-            ("#lab-accuracy", f.accuracies, None, f.val_accuracies, "accuracy"),
-        ):
-            plot = self.query_one(widget_id, PlotextPlot)
-            plt = _clear(plot)
-            first = f.step - len(raw) + 1
-            at = f.epochs_at[: len(val)]
-            if val:  # the validation line first, so that the training curves show over it
-                plt.plot(at, val, color="orange", marker="braille")
-            if raw:
-                plt.plot(*thin(first, raw), color="gray", marker="braille", label=f"train {title}, each step")
-            if smooth:
-                plt.plot(*thin(first, smooth), color="cyan", marker="braille", label=f"moving average ({SMOOTHING})")
-            if val:
-                plt.scatter(at, val, color="orange", marker=POINT, label=f"validation {title}, each epoch")
-            if raw:  # a margin on the right: the last validation point is drawn whole, not on the frame
-                plt.xlim(first - 0.5, f.step + max(1.0, 0.03 * len(raw)))
-            logged = self.log_scale and title == "loss" and raw and min(raw) > 0
-            if logged:
-                plt.yscale("log")
-            if plot.size.height >= SHORT_PLOT:  # a short plot keeps its rows for the curves
-                plt.title(title + (" (log scale: y toggles)" if logged else ""))
-                plt.xlabel("step")
-            plot.refresh()
+        plots = (self.query_one("#lab-loss", PlotextPlot), self.query_one("#lab-accuracy", PlotextPlot))
+        draw_curves(*plots, self.figures, self.log_scale)
 
     def _draw_compare(self) -> None:
-        runs = self.compared
-        for widget_id, title in (
-            ("#lab-compare-loss", "loss (moving average)"),
-            ("#lab-compare-accuracy", "validation accuracy"),
-        ):
-            plot = self.query_one(widget_id, PlotextPlot)
-            plt = _clear(plot)
-            for figures, colour, config in zip(runs, RUN_COLOURS, self._configs(), strict=False):
-                label = f"{figures.label}: {config.model}, {config.loss}, {config.optimizer} {config.lr:g}"
-                if title.startswith("loss") and figures.smoothed:
-                    first = figures.step - len(figures.smoothed) + 1
-                    plt.plot(*thin(first, figures.smoothed), color=colour, marker="braille", label=label)
-                elif figures.val_accuracies:
-                    at = figures.epochs_at[: len(figures.val_accuracies)]
-                    plt.plot(at, figures.val_accuracies, color=colour, marker="braille")
-                    plt.scatter(at, figures.val_accuracies, color=colour, marker=POINT, label=label)
-            last = max(figures.step for figures in runs)
-            if last:
-                plt.xlim(0.5, last + max(1.0, 0.03 * last))
-            if plot.size.height >= SHORT_PLOT:
-                plt.title(title)
-                plt.xlabel("step")
-            plot.refresh()
-        self.query_one("#lab-summary", Static).update(summary_table(runs, self._configs()))
+        plots = (self.query_one("#lab-compare-loss", PlotextPlot), self.query_one("#lab-compare-accuracy", PlotextPlot))
+        draw_compare(*plots, self.compared, self._configs())
+        self.query_one("#lab-summary", Static).update(summary_table(self.compared, self._configs()))
 
     def _configs(self) -> list:
         return [run.trainer.config for run in self.session.runs] if self.session is not None else []
-
-
-class LabStatus(Message):
-    def __init__(self, text: str, error: bool = False) -> None:
-        super().__init__()
-        self.text, self.error = text, error
 
 
 class Line(Widget):
@@ -643,19 +669,12 @@ def _sizes_tip() -> str:
 
 
 def _setting(label: str, widget):
-    yield Label(label, classes="lab-label")
+    yield Label(label, id=f"{widget.id}-label", classes="lab-label")
     yield widget
 
 
 def _or(value, default):
     return default if value is None else value
-
-
-def _clear(plot: PlotextPlot):
-    plt = plot.plt
-    plt.clear_data()
-    plt.clear_figure()
-    return plt
 
 
 def _backend_options(current: str) -> list[tuple[str, str]]:
