@@ -140,10 +140,10 @@ class TrainConfig:
         if not (_finite(self.weight_decay) and self.weight_decay >= 0):
             raise SettingError("weight_decay", f"weight decay must be a finite number >= 0, got {self.weight_decay}")
         if not (_finite(self.gamma) and self.gamma >= 0):
-            raise SettingError("gamma", f"focal γ must be a finite number >= 0, got {self.gamma}")
+            raise SettingError("gamma", f"focal γ (gamma) must be a finite number >= 0, got {self.gamma}")
         alpha = np.asarray(self.alpha, dtype=float)
         if alpha.size == 0 or not (np.all(np.isfinite(alpha)) and np.all(alpha >= 0)):
-            raise SettingError("alpha", f"focal α must be finite numbers >= 0, got {self.alpha}")
+            raise SettingError("alpha", f"focal α (alpha) must be finite numbers >= 0, got {self.alpha}")
         if not (_finite(self.val_fraction) and 0 <= self.val_fraction < 1):
             raise SettingError("val_fraction", f"the validation fraction must be in [0, 1), got {self.val_fraction}")
         if self.precision not in ("float32", "float64"):

@@ -43,7 +43,7 @@ async def test_start_pause_one_step_resume_and_stop():
     app = lab_app()
     async with app.run_test(size=(120, 40)) as pilot:
         lab = app.screen
-        assert isinstance(lab, LabScreen) and lab.state == "ready"
+        assert isinstance(lab, LabScreen) and lab.state == "idle"  # the name for it (was "ready")
         await pilot.press("space")
         await until(pilot, lambda: lab.session is not None and lab.session.runs[0].figures.step >= 3)
         await pilot.press("space")

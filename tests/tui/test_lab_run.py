@@ -362,7 +362,8 @@ LAB_KEYS = ["space", "full_stop", "x", "y", "f", "s", "r", "1", "2", "3", "4", "
 
 
 async def test_500_random_keys_during_training_then_q_leaves_one_run_intact(tmp_path):
-    checkpoint = tmp_path / "run.npz"
+    (tmp_path / "runs").mkdir()
+    checkpoint = tmp_path / "runs" / "run.npz"
     app = lab_app(checkpoint=str(checkpoint), batch_size=256)
     keys = random.Random(26).choices(LAB_KEYS, k=500)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -380,3 +381,22 @@ async def test_500_random_keys_during_training_then_q_leaves_one_run_intact(tmp_
     assert time.monotonic() - started < 5.0
     assert_one_run_on_disk(checkpoint)
     assert np.isfinite(load_checkpoint(checkpoint)[1]["steps"])
+
+
+# ------------------------------------------------------------------------------- the command line
+def test_a_negative_seed_is_refused_in_one_line_before_the_app_opens():
+    from tests.test_cli import assert_one_line_error, nnsim
+
+    assert_one_line_error(nnsim("lab", "--seed", "-1", "--start"), "the seed must be a whole number >= 0", code=1)
+    assert_one_line_error(nnsim("train", "--seed", "-1"), "the seed must be a whole number >= 0", code=1)
+
+
+def test_the_app_ending_on_an_error_ends_the_command_non_zero(monkeypatch):
+    from nnsim import cli
+
+    def broken(self):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setenv("TEXTUAL_DRIVER", "textual.drivers.headless_driver:HeadlessDriver")
+    monkeypatch.setattr(NnsimApp, "on_mount", broken)
+    assert cli._run_app(lesson=None) == 1

@@ -111,7 +111,7 @@ async def train_to_the_end(pilot):
     await pilot.press("space")
     await settle(pilot)
     lab = pilot.app.screen
-    while lab.figures.reason != "finished":
+    while lab.figures.reason != "finished" or lab.state != "finished":  # the run's worker has ended too
         await pilot.pause(0.05)
     await settle(pilot)
 

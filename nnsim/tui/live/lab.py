@@ -545,6 +545,12 @@ class LabSession:
         self._paused = False
         self._owed: set[int] = set()  # runs (by index) that owe one step while paused
 
+    @property
+    def state(self) -> str:
+        """The runs' own word: running while one runs, finished once all have ended."""
+        states = {run.figures.state for run in self.runs}
+        return "running" if "running" in states else states.pop() if len(states) == 1 else "finished"
+
     def pause(self) -> None:
         with self._turn:
             self._paused = True

@@ -253,8 +253,7 @@ class LabScreen(NnsimScreen):
         self.control.close()
 
     async def leave(self) -> None:
-        """Stop the run and wait for it to save and end (at most CLOSE_SECONDS), before the screen
-        goes (escape) or the app does (q)."""
+        """Stop the run, wait for it to save and end (at most CLOSE_SECONDS); then escape or q leaves."""
         if self.control.stop() is None:
             self._status("stopping: saving the run before leaving…")
         deadline = time.monotonic() + CLOSE_SECONDS
