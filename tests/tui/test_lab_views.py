@@ -1,0 +1,35 @@
+"""The lab's curves on a log scale: drawn again and again, as training redraws them, without a crash."""
+
+import math
+
+from textual.app import App, ComposeResult
+from textual_plotext import PlotextPlot
+
+from nnsim.tui.lab_views import draw_curves
+from nnsim.tui.live.lab import LabFigures
+
+
+class Plots(App):
+    def compose(self) -> ComposeResult:
+        yield PlotextPlot(id="loss")
+        yield PlotextPlot(id="accuracy")
+
+
+async def test_the_log_scale_survives_every_redraw_and_plots_log10_of_the_losses():
+    losses = [2.0 * 0.9**step for step in range(60)]  # from 2 down to 0.004: both sides of 1
+    figures = LabFigures(
+        step=60, losses=losses, smoothed=losses, accuracies=[0.5] * 60,
+        epochs_at=[30, 60], val_losses=[0.3, 0.02], val_accuracies=[0.8, 0.9],
+    )
+    app = Plots()
+    async with app.run_test(size=(100, 40)) as pilot:
+        loss, accuracy = app.query_one("#loss", PlotextPlot), app.query_one("#accuracy", PlotextPlot)
+        for _ in range(4):  # each redraw of a running lab draws the whole figure again
+            draw_curves(loss, accuracy, figures, log_scale=True)
+            await pilot.pause()
+            assert loss.plt.build()  # plotext lays out the figure here; a double log failed at this point
+        drawn = [y for ys in loss.plt._active.monitor.y for y in ys]
+        assert min(drawn) == math.log10(min(losses)) and max(drawn) == math.log10(max(losses))
+        draw_curves(loss, accuracy, figures, log_scale=False)  # and back to plain numbers
+        drawn = [y for ys in loss.plt._active.monitor.y for y in ys]
+        assert min(drawn) == min(losses)
