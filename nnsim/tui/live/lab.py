@@ -31,6 +31,10 @@ SAMPLES = 8  # validation images shown with their prediction
 INSIDE_EVERY = 1.0  # seconds between looks inside the network (filters, attention, norms)
 MILESTONES = ("early_stop", "diverged", "done")  # drawn at once; the others wait for the next redraw
 FIGURE_COLUMNS = ("step", "epoch", "loss", "smoothed_loss", "accuracy")
+# the curves NAME.figures.json keeps, and a resume draws again
+CURVES = (
+    "losses", "smoothed", "accuracies", "epochs_at", "epoch_ends", "val_losses", "val_accuracies", "train_accuracies",
+)
 
 # The main sizes of each network, by name ("default" is the engine's DEFAULT_SIZES).
 SIZES = {
@@ -152,20 +156,10 @@ class LabFigures:
 
     def to_json(self) -> dict:
         """The run's figures, for a learner to plot elsewhere (and for a resume to draw again)."""
-        keep = (
-            "losses",
-            "smoothed",
-            "accuracies",
-            "epochs_at",
-            "epoch_ends",
-            "val_losses",
-            "val_accuracies",
-            "train_accuracies",
-        )
         return {
             "steps": self.step,
             "epoch": self.epoch,
-            **{name: getattr(self, name) for name in keep},
+            **{name: getattr(self, name) for name in CURVES},
             "confusion": None if self.confusion is None else self.confusion.tolist(),
             "best_accuracy": self.best_accuracy,
             "best_epoch": self.best_epoch,
@@ -459,16 +453,7 @@ class LabRun:
         except (OSError, ValueError):
             return
         f = self.figures
-        for name in (
-            "losses",
-            "smoothed",
-            "accuracies",
-            "epochs_at",
-            "epoch_ends",
-            "val_losses",
-            "val_accuracies",
-            "train_accuracies",
-        ):
+        for name in CURVES:
             setattr(f, name, [float(v) for v in saved.get(name, [])])
         f.epochs_at = [int(v) for v in f.epochs_at]
         f.epoch_ends = [int(v) for v in f.epoch_ends] if "epoch_ends" in saved else list(f.epochs_at)
