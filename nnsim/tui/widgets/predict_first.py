@@ -31,4 +31,7 @@ class PredictFirst(Vertical):
         if not self.revealed:
             self.revealed = True
             await self.mount(self.reveal)
-            self.reveal.focus()
+            # Focus without Textual's animated scroll, then bring the widget into view in one jump once
+            # it is laid out: an animation made where the view stands depend on when it was looked at.
+            self.reveal.focus(scroll_visible=False)
+            self.call_after_refresh(self.screen.scroll_to_center, self.reveal, animate=False, origin_visible=True)
