@@ -36,15 +36,26 @@ def allowed_roots() -> list[Path]:
     return [root.resolve() for root in roots]
 
 
-def allows(path: Path) -> bool:
-    """True unless the app is served and `path` (links followed) leads out of the allowed folders."""
+def allows(path: Path, own_folder: Path | None = None) -> bool:
+    """The one rule for a path a tab opens or writes. Unserved: every path. Served: only a path that
+    (links followed) leads into the shared folder or what nnsim ships; for a run the tab keeps
+    (`own_folder` given), only into the tab's own folder, not even the shared one."""
     if not served():
         return True
+    roots = [own_folder.resolve()] if own_folder is not None else allowed_roots()
     real = Path(os.path.realpath(path))
-    return any(real == root or root in real.parents for root in allowed_roots())
+    return any(real == root or root in real.parents for root in roots)
 
 
-def refuse(typed: str):
+def check(path: Path, typed: str | None = None, own_folder: Path | None = None) -> None:
+    """Raise the one-line refusal unless `allows(path, own_folder)`; `typed` is what the learner typed."""
+    if not allows(path, own_folder):
+        refuse(typed or str(path), own_folder)
+
+
+def refuse(typed: str, own_folder: Path | None = None):
     """Raise the one message a served learner gets for a path outside the allowed folders."""
+    if own_folder is not None:
+        raise NnsimError(f"{typed}: a served nnsim keeps runs only in this tab's own folder, {own_folder.resolve()}")
     where = f"the folder this server shares ({shared_folder()})" if shared_folder() else "nnsim's sample images"
     raise NnsimError(f"{typed}: not available here; a served nnsim opens files only from {where}")

@@ -126,3 +126,64 @@ async def test_a_served_lab_keeps_its_runs_in_the_tabs_own_folder(shared, tmp_pa
             await pilot.press("r")
             assert "keeps runs only in this tab's own folder" in shown(lab.query_one("#lab-status"))
             assert not elsewhere.exists()
+
+
+# ------------------------------------------------------------------ one rule, asked by every place
+def _asked(monkeypatch) -> list[Path]:
+    """Every path the one policy (serving.allows) is asked about, while it still decides."""
+    from nnsim import serving
+
+    asked, rule = [], serving.allows
+    monkeypatch.setattr(serving, "allows", lambda path, own_folder=None: asked.append(path) or rule(path, own_folder))
+    return asked
+
+
+@pytest.mark.parametrize("place", ["lesson image", "lab data", "lab save"])
+def test_each_place_refuses_a_path_outside_through_the_one_rule(shared, tmp_path, monkeypatch, place):
+    """A lesson's image (and the draw box, resolve_image), the lab's data box and its save refuse
+    secret.png outside the shared folder, and did so by asking serving.allows about it."""
+    from nnsim.tui.live.lab_files import data_allowed, save_as
+
+    asked = _asked(monkeypatch)
+    outside, own = tmp_path / "secret.png", tmp_path / "tab"
+    own.mkdir()
+    refuse = {
+        "lesson image": lambda: resolve_image(str(outside)),
+        "lab data": lambda: data_allowed(str(outside)),
+        "lab save": lambda: save_as(None, outside, own),  # refused before the (absent) run is touched
+    }[place]
+    with pytest.raises(NnsimError, match="not available here|keeps runs only in this tab's own folder"):
+        refuse()
+    assert outside in asked
+
+
+async def test_the_lab_and_draw_screens_refuse_a_path_outside_through_the_one_rule(shared, tmp_path, monkeypatch):
+    """The lab's resume (r), its start with a "save to" outside the tab's folder (space), and the draw
+    screen's path box: each says no, and serving.allows was asked about that very path."""
+    from nnsim.engine.trainer import TrainConfig
+    from nnsim.tui.screens.draw import DrawScreen
+    from nnsim.tui.screens.lab import LabScreen
+
+    asked = _asked(monkeypatch)
+    outside = tmp_path / "secret.png"
+    config = TrainConfig(model="mlp", data="shapes", epochs=1, backend="reference", sizes={"hidden": [8]})
+    app = NnsimApp(lab=config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        lab = app.screen
+        assert isinstance(lab, LabScreen)
+        for key, where in (("r", tmp_path / "run.npz"), ("space", tmp_path / "start.npz")):
+            lab.query_one("#lab-checkpoint", Input).value = str(where)
+            lab.query_one("#lab-start").focus()
+            await pilot.press(key)
+            await pilot.pause(0.1)
+            assert "keeps runs only in this tab's own folder" in shown(lab.query_one("#lab-status"))
+            assert where in asked and lab.session is None
+        await pilot.press("d")
+        draw = app.screen
+        assert isinstance(draw, DrawScreen)
+        field = draw.query_one("#draw-path", Input)
+        field.value = str(outside)
+        field.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "not available here" in shown(draw.query_one("#draw-steps")) and outside in asked

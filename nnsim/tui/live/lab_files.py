@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 from nnsim.engine.runfiles import check_targets, claim, free_name
-from nnsim.errors import NnsimError
 
 _served_folder: Path | None = None  # a served tab's own folder: one a process, removed when it ends
 
@@ -43,20 +42,12 @@ def _tab_folder() -> Path:
     return _served_folder
 
 
-def path_allowed(path: Path, own_folder: Path) -> None:
-    """Served to a browser, a tab reads and writes runs only in its own folder, never elsewhere
-    on the server (not even in the folder the teacher shares)."""
-    from nnsim import serving
-
-    folder = own_folder.resolve()
-    if serving.served() and folder not in Path(os.path.realpath(path)).parents:
-        raise NnsimError(f"{path}: a served nnsim keeps runs only in this tab's own folder, {folder}")
-
-
 def save_as(session, path: Path, own_folder: Path) -> None:
     """Run A's weights, optimizer state and position, to a file of the learner's choosing: never
     over the data set, a file no run wrote, or a checkpoint of another network."""
-    path_allowed(path, own_folder)
+    from nnsim import serving
+
+    serving.check(path, own_folder=own_folder)
     trainer = session.runs[0].trainer
     check_targets([path], trainer.config.data, trainer.model.config.to_dict(), trainer.config.resume)
     trainer.save(path)
@@ -72,6 +63,5 @@ def data_allowed(data: str) -> str:
     path = Path(data).expanduser()
     if not path.is_absolute() and serving.shared_folder() is not None:
         path = serving.shared_folder() / path
-    if not serving.allows(path):
-        serving.refuse(data)
+    serving.check(path, data)
     return str(path)

@@ -18,6 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Input, Label, RichLog, Select, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
+from nnsim import serving
 from nnsim.engine.trainer import REASONS
 from nnsim.errors import NnsimError, SettingError
 from nnsim.tui.lab_views import (
@@ -32,7 +33,7 @@ from nnsim.tui.lab_views import (
 )
 from nnsim.tui.live.doctor import Hint, diagnose
 from nnsim.tui.live.lab import COMPARISONS, SIZES, LabFigures
-from nnsim.tui.live.lab_files import data_allowed, default_checkpoint, path_allowed, save_as
+from nnsim.tui.live.lab_files import data_allowed, default_checkpoint, save_as
 from nnsim.tui.live.lab_settings import BOXES, LIVE_SETTINGS, SETTING_WORDS, parse
 from nnsim.tui.live.run_control import (
     CLOSE_SECONDS,
@@ -344,16 +345,13 @@ class LabScreen(NnsimScreen):
         if not self._refuse(why):
             self._status(f"saved the weights, optimizer state and position to {path}")
 
-    def _path_allowed(self, path: Path) -> None:
-        path_allowed(path, self.own_checkpoint.parent)
-
     def action_resume_run(self) -> None:
         """Start from the checkpoint in "save to": its weights, optimizer and place in the data."""
         if self._refuse(refusal("start", self.state)):
             return
         path = Path(self.query_one("#lab-checkpoint", Input).value.strip()).expanduser()
         try:
-            self._path_allowed(path)
+            serving.check(path, own_folder=self.own_checkpoint.parent)
         except NnsimError as error:
             self._status(str(error), error=True)
             return
@@ -458,7 +456,7 @@ class LabScreen(NnsimScreen):
         )
         checkpoint = self.query_one("#lab-checkpoint", Input).value.strip()
         if checkpoint:
-            self._path_allowed(Path(checkpoint).expanduser())
+            serving.check(Path(checkpoint).expanduser(), own_folder=self.own_checkpoint.parent)
         return replace(
             self.config,
             model=model,
