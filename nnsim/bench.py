@@ -238,13 +238,13 @@ def nnsim_step(be, model: str, batch: int, image=(1, 28, 28), sizes: dict | None
 
 
 def torch_step(model: str, batch: int, threads: int, device: str = "cpu"):
-    """The same step in PyTorch (nnsim.torch_models architectures), as a function."""
+    """The same step in PyTorch (nnsim.torch_models: the networks `nnsim export` writes), as a function."""
     import torch
 
     from nnsim.torch_models import build
 
     torch.set_num_threads(threads)
-    net = build(model).to(device)
+    net = build(build_model(model).config.to_dict()).to(device)  # the sizes nnsim_step builds
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     x = torch.rand(batch, 1, 28, 28, device=device)
     labels = torch.randint(0, 10, (batch,), device=device)

@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nnsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for add in (_add_train, _add_lab, _add_predict, _add_bench, _add_lessons, _add_serve, _add_data):
+    from nnsim.export import add_parser as _add_export
+    for add in (_add_train, _add_lab, _add_predict, _add_bench, _add_lessons, _add_serve, _add_data, _add_export):
         add(sub)
     return parser
 
