@@ -424,5 +424,50 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def terminal_tables(result: dict) -> list:
+    """The result as the terminal shows it: a line on the machine, then the kernels' and the steps' tables."""
+    from rich.table import Table
+
+    header = (
+        f"[bold]{result['machine']}[/] · backend [bold]{result['backend']}[/] · measured peak "
+        f"{result['peak_gflops']:.0f} GFLOP/s (NumPy float32 matmul 1024²)"
+    )
+    kernels = Table(
+        "kernel", "shape", "median", "GFLOP/s", "% of peak", "× reference", title="Kernels", title_justify="left"
+    )
+    for k in result["kernels"]:
+        kernels.add_row(
+            k["kernel"],
+            k["shape"],
+            f"{k['seconds'] * 1e3:.3f} ms",
+            f"{k['gflops']:.1f}",
+            f"{k['percent_of_peak']:.0f} %",
+            f"{k['speedup_vs_reference']:.2f}",
+        )
+    steps = Table(
+        "model",
+        "batch",
+        "median",
+        "samples/s",
+        "× reference",
+        "PyTorch",
+        "× PyTorch",
+        title="Training steps",
+        title_justify="left",
+    )
+    for s in result["steps"]:
+        torch_ms = f"{s['torch_seconds'] * 1e3:.2f} ms" if s["torch_seconds"] else "–"
+        steps.add_row(
+            s["model"].upper(),
+            str(s["batch"]),
+            f"{s['seconds'] * 1e3:.2f} ms",
+            f"{s['samples_per_s']:,.0f}",
+            f"{s['vs_reference']:.2f}",
+            torch_ms,
+            f"{s['vs_torch']:.2f}" if s["vs_torch"] else "–",
+        )
+    return [header, kernels, steps]
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3f} ms" if seconds < 0.01 else f"{seconds * 1e3:.1f} ms"

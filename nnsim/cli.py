@@ -455,9 +455,8 @@ def cmd_predict(args) -> int:
 # ------------------------------------------------------------------------------ bench
 def cmd_bench(args) -> int:
     from rich.console import Console
-    from rich.table import Table
 
-    from nnsim.bench import markdown, run_bench
+    from nnsim.bench import markdown, run_bench, terminal_tables
 
     console = Console(stderr=True)
     with console.status("benchmarking") as status:
@@ -469,51 +468,12 @@ def cmd_bench(args) -> int:
         )
     if args.json:
         print(json_line(result))
-        return 0
-    if args.markdown:
+    elif args.markdown:
         print(markdown(result))
-        return 0
-    out = Console()
-    out.print(
-        f"[bold]{result['machine']}[/] · backend [bold]{result['backend']}[/] · measured peak "
-        f"{result['peak_gflops']:.0f} GFLOP/s (NumPy float32 matmul 1024²)"
-    )
-    kernels = Table(
-        "kernel", "shape", "median", "GFLOP/s", "% of peak", "× reference", title="Kernels", title_justify="left"
-    )
-    for k in result["kernels"]:
-        kernels.add_row(
-            k["kernel"],
-            k["shape"],
-            f"{k['seconds'] * 1e3:.3f} ms",
-            f"{k['gflops']:.1f}",
-            f"{k['percent_of_peak']:.0f} %",
-            f"{k['speedup_vs_reference']:.2f}",
-        )
-    out.print(kernels)
-    steps = Table(
-        "model",
-        "batch",
-        "median",
-        "samples/s",
-        "× reference",
-        "PyTorch",
-        "× PyTorch",
-        title="Training steps",
-        title_justify="left",
-    )
-    for s in result["steps"]:
-        torch_ms = f"{s['torch_seconds'] * 1e3:.2f} ms" if s["torch_seconds"] else "–"
-        steps.add_row(
-            s["model"].upper(),
-            str(s["batch"]),
-            f"{s['seconds'] * 1e3:.2f} ms",
-            f"{s['samples_per_s']:,.0f}",
-            f"{s['vs_reference']:.2f}",
-            torch_ms,
-            f"{s['vs_torch']:.2f}" if s["vs_torch"] else "–",
-        )
-    out.print(steps)
+    else:
+        out = Console()
+        for part in terminal_tables(result):
+            out.print(part)
     return 0
 
 
