@@ -127,6 +127,11 @@ def kernel_cases(be, ref, rng):
     def r(*shape):
         return rng.standard_normal(shape).astype(np.float32)
 
+    return _matmul_cases(be, ref, r) + _conv_cases(be, ref, r) + _attention_cases(be, ref, r)
+
+
+def _matmul_cases(be, ref, r) -> list:
+    """The MLP's first layer forward and backward, and square matrix products of four sizes."""
     cases = []
     # the MLP's first layer: a batch of 64 images (784 pixels) times 128 neurons' weights
     x, w = r(64, 784), r(784, 128)
@@ -159,7 +164,12 @@ def kernel_cases(be, ref, rng):
                 lambda a=a, b=b: a @ b,
             )
         )
-    # the CNN's two blocks, conv + ReLU + max-pool, as training runs them (block 1 needs no dx)
+    return cases
+
+
+def _conv_cases(be, ref, r) -> list:
+    """The CNN's two blocks, conv + ReLU + max-pool, as training runs them (block 1 needs no dx)."""
+    cases = []
     for label, (c_in, c_out, size), input_grad in (("block 1", (1, 16, 28), False), ("block 2", (16, 32, 14), True)):
         x, w, bias = r(64, c_in, size, size), r(c_out, c_in, 3, 3), r(c_out)
         dpooled = r(64, c_out, size // 2, size // 2)
@@ -191,29 +201,31 @@ def kernel_cases(be, ref, rng):
                 ),
             )
         )
+    return cases
+
+
+def _attention_cases(be, ref, r) -> list:
+    """The ViT's attention, forward and backward: 64 images, 4 heads, 17 tokens of 16 numbers."""
     q, k, v = r(64, 4, 17, 16), r(64, 4, 17, 16), r(64, 4, 17, 16)
     flop = 2 * 2 * 64 * 4 * 17 * 17 * 16 / 1e9
     qb, kb, vb = (be.asarray(t) for t in (q, k, v))
-    cases.append(
+    probs_b, probs = be.attention_forward(qb, kb, vb)[1], ref.attention_forward(q, k, v)[1]
+    return [
         (
             "attention forward",
             "64×4 heads×17×16",
             flop,
             lambda: be.attention_forward(qb, kb, vb),
             lambda: ref.attention_forward(q, k, v),
-        )
-    )
-    probs_b, probs = be.attention_forward(qb, kb, vb)[1], ref.attention_forward(q, k, v)[1]
-    cases.append(
+        ),
         (
             "attention backward",
             "64×4 heads×17×16",
             2 * flop,
             lambda: be.attention_backward(qb, kb, vb, probs_b, qb),
             lambda: ref.attention_backward(q, k, v, probs, q),
-        )
-    )
-    return cases
+        ),
+    ]
 
 
 def nnsim_step(be, model: str, batch: int, image=(1, 28, 28), sizes: dict | None = None):
@@ -296,58 +308,18 @@ class TorchInChild:
 
 
 def run_bench(backend: str = "cpu", compare: str | None = None, quick: bool = False, report=None) -> dict:
-    """Everything `nnsim bench` measures, as a dict (see cli for the tables)."""
+    """Everything `nnsim bench` measures, as a dict (see terminal_tables and markdown for the tables)."""
     report = report or (lambda message: None)
     be = get_backend(backend)
     if hasattr(be, "warm_up"):
         report(f"preparing {be.name} kernels")
         be.warm_up()
-    ref = get_backend("reference")
     rounds = 3 if quick else 5
     report("measuring NumPy's float32 matrix product (the peak)")
     peak = measure_peak(rounds)
-    kernels = []
-    for name, shape, gflop, run, run_ref in kernel_cases(be, ref, np.random.default_rng(0)):
-        if quick and name in ("matmul 1024",):
-            continue
-        report(f"kernel: {name}")
-
-        def timed(run=run):
-            run()
-            be.synchronize()  # a GPU only queues the work: time it to the end
-
-        times = interleaved_medians({"be": timed, "ref": run_ref}, rounds=rounds, budget=0.05 if quick else 0.1)
-        kernels.append(KernelResult(name, shape, gflop, times["be"], times["ref"]))
-    steps = []
+    kernels = time_kernels(be, rounds, quick, report)
     threads = _threads()
-    for model in ("mlp", "cnn", "vit"):
-        for batch in (64,) if quick else (64, 256):
-            report(f"training step: {model} batch {batch}")
-            functions = {"nnsim": nnsim_step(be, model, batch)}
-            if be.name != "reference":
-                functions["reference"] = nnsim_step(ref, model, batch)
-            if compare == "torch":
-                functions["torch"] = TorchInChild(model, batch, threads, "cuda" if be.name == "cuda" else "cpu")
-            per_round: dict[str, list[float]] = {}
-            try:
-                times = interleaved_medians(
-                    functions, rounds=rounds + 4, budget=0.1 if quick else 0.25, samples=per_round
-                )
-            finally:
-                if compare == "torch":
-                    functions["torch"].close()
-
-            steps.append(
-                StepResult(
-                    model,
-                    batch,
-                    times["nnsim"],
-                    times.get("torch"),
-                    _paired(per_round, "torch"),
-                    times.get("reference", times["nnsim"]),
-                    _paired(per_round, "reference") or 1.0,
-                )
-            )
+    steps = time_steps(be, threads, compare, rounds, quick, report)
     return {
         "date": str(date.today()),
         "machine": f"{platform.machine()}, {_cpu_name()}, {threads} threads",
@@ -364,6 +336,57 @@ def run_bench(backend: str = "cpu", compare: str | None = None, quick: bool = Fa
         ],
         "steps": [{**asdict(s), "samples_per_s": s.samples_per_s} for s in steps],
     }
+
+
+def time_kernels(be, rounds: int, quick: bool, report) -> list[KernelResult]:
+    """Each kernel on the backend and on the reference, interleaved round by round."""
+    kernels = []
+    for name, shape, gflop, run, run_ref in kernel_cases(be, get_backend("reference"), np.random.default_rng(0)):
+        if quick and name in ("matmul 1024",):
+            continue
+        report(f"kernel: {name}")
+
+        def timed(run=run):
+            run()
+            be.synchronize()  # a GPU only queues the work: time it to the end
+
+        times = interleaved_medians({"be": timed, "ref": run_ref}, rounds=rounds, budget=0.05 if quick else 0.1)
+        kernels.append(KernelResult(name, shape, gflop, times["be"], times["ref"]))
+    return kernels
+
+
+def time_steps(be, threads: int, compare: str | None, rounds: int, quick: bool, report) -> list[StepResult]:
+    """Whole training steps of each model: on the backend, the reference and (compare="torch") PyTorch."""
+    ref = get_backend("reference")
+    steps = []
+    for model in ("mlp", "cnn", "vit"):
+        for batch in (64,) if quick else (64, 256):
+            report(f"training step: {model} batch {batch}")
+            functions = {"nnsim": nnsim_step(be, model, batch)}
+            if be.name != "reference":
+                functions["reference"] = nnsim_step(ref, model, batch)
+            if compare == "torch":
+                functions["torch"] = TorchInChild(model, batch, threads, "cuda" if be.name == "cuda" else "cpu")
+            per_round: dict[str, list[float]] = {}
+            try:
+                times = interleaved_medians(
+                    functions, rounds=rounds + 4, budget=0.1 if quick else 0.25, samples=per_round
+                )
+            finally:
+                if compare == "torch":
+                    functions["torch"].close()
+            steps.append(
+                StepResult(
+                    model,
+                    batch,
+                    times["nnsim"],
+                    times.get("torch"),
+                    _paired(per_round, "torch"),
+                    times.get("reference", times["nnsim"]),
+                    _paired(per_round, "reference") or 1.0,
+                )
+            )
+    return steps
 
 
 def _paired(per_round: dict[str, list[float]], other: str) -> float | None:

@@ -272,35 +272,16 @@ def load_findable(name: str) -> Dataset:
 def load_image_folder(folder: Path, seed: int = 0, test_fraction: float = 0.2) -> Dataset:
     """One sub-folder per class. With train/ and test/ sub-folders those are the splits; otherwise
     a test split is carved with the seed. Unreadable files are skipped with a warning."""
-    from nnsim.data.images import load_image
-
     folder = Path(folder)
     split_dirs = {s: folder / s for s in ("train", "test")}
-    if all(d.is_dir() for d in split_dirs.values()):
-        roots = split_dirs
-    else:
-        roots = {"all": folder}
+    roots = split_dirs if all(d.is_dir() for d in split_dirs.values()) else {"all": folder}
     class_names = sorted(
         d.name for d in next(iter(roots.values())).iterdir() if d.is_dir() and not d.name.startswith(".")
     )
     if not class_names:
         raise NnsimError(f"{folder}: not a data set; an ImageFolder needs one sub-folder per class")
     warnings: list[str] = []
-    loaded: dict[str, list] = {}
-    for split, root in roots.items():
-        items = []
-        for label, class_name in enumerate(class_names):
-            class_dir = root / class_name
-            if not class_dir.is_dir():
-                continue
-            for path in sorted(class_dir.iterdir()):
-                if path.suffix.lower() not in IMAGE_SUFFIXES:
-                    continue
-                try:
-                    items.append((load_image(path), label))
-                except NnsimError as error:
-                    warnings.append(f"skipped {error}")
-        loaded[split] = items
+    loaded = {split: _read_class_folders(root, class_names, warnings) for split, root in roots.items()}
     counts = Counter(label for items in loaded.values() for _, label in items)
     warnings += [
         f"class {name!r} has no images: the network can never answer it"
@@ -311,35 +292,51 @@ def load_image_folder(folder: Path, seed: int = 0, test_fraction: float = 0.2) -
     if not everything:
         raise NnsimError(f"{folder}: no readable images in its class folders")
     # the most common size wins; the rest are resized to it
-    height, width = Counter(img.tensor.shape[-2:] for img, _ in everything).most_common(1)[0][0]
+    size = Counter(img.tensor.shape[-2:] for img, _ in everything).most_common(1)[0][0]
     gray = all(img.tensor.ndim == 2 for img, _ in everything)
-    mode = "L" if gray else "RGB"
-
-    def stack(items):
-        tensors = []
-        for img, _ in items:
-            t = img.tensor
-            if t.shape[-2:] != (height, width) or (t.ndim == 2) != gray:
-                t = _conform(t, mode, (width, height))
-            tensors.append(t[None] if t.ndim == 2 else t)
-        x = (
-            np.stack(tensors).astype(np.float32)
-            if tensors
-            else np.zeros((0, 1 if gray else 3, height, width), np.float32)
-        )
-        y = np.array([label for _, label in items], dtype=np.int64)
-        return x, y
-
     if "all" in loaded:
-        x, y = stack(loaded["all"])
+        x, y = _stack(loaded["all"], size, gray)
         order = np.random.default_rng(seed).permutation(len(x))
         n_test = int(round(len(x) * test_fraction)) if len(x) > 1 else 0
         test, train = order[:n_test], order[n_test:]
         x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
     else:
-        x_train, y_train = stack(loaded["train"])
-        x_test, y_test = stack(loaded["test"])
+        x_train, y_train = _stack(loaded["train"], size, gray)
+        x_test, y_test = _stack(loaded["test"], size, gray)
     return Dataset(folder.name, x_train, y_train, x_test, y_test, class_names, source=str(folder), warnings=warnings)
+
+
+def _read_class_folders(root: Path, class_names: list[str], warnings: list[str]) -> list:
+    """(image, label) for every readable image in root/CLASS/; each unreadable one adds a warning."""
+    from nnsim.data.images import load_image
+
+    items = []
+    for label, class_name in enumerate(class_names):
+        class_dir = root / class_name
+        if not class_dir.is_dir():
+            continue
+        for path in sorted(class_dir.iterdir()):
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                items.append((load_image(path), label))
+            except NnsimError as error:
+                warnings.append(f"skipped {error}")
+    return items
+
+
+def _stack(items: list, size: tuple[int, int], gray: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The images as one (N, C, H, W) float32 array (each made the common size and mode) and their labels."""
+    height, width = size
+    tensors = []
+    for img, _ in items:
+        t = img.tensor
+        if t.shape[-2:] != (height, width) or (t.ndim == 2) != gray:
+            t = _conform(t, "L" if gray else "RGB", (width, height))
+        tensors.append(t[None] if t.ndim == 2 else t)
+    x = np.stack(tensors).astype(np.float32) if tensors else np.zeros((0, 1 if gray else 3, height, width), np.float32)
+    y = np.array([label for _, label in items], dtype=np.int64)
+    return x, y
 
 
 def _conform(tensor: np.ndarray, mode: str, size: tuple[int, int]) -> np.ndarray:
