@@ -95,3 +95,54 @@ def test_each_room_imports_only_the_rooms_below_it():
             if imported == room or imported.startswith(room + "."):
                 continue
             assert any(imported == ok or imported.startswith(ok + ".") for ok in ROOMS[room]), (name, imported)
+
+
+# ------------------------------------------------------------------ the floors of docs/architecture.md
+ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
+UPWARD = {  # the imports that run up a floor, each named in docs/architecture.md with its reason
+    ("nnsim.tui.widgets.vit_view", "nnsim.tui.screens.draw_digit"),
+}
+
+
+def floors(text: str) -> dict[str, int]:
+    """Each room of the ```floors block (`data/`, `tui/*.py`, `cli.py`) and its floor."""
+    block = text.split("```floors\n", 1)[1].split("```", 1)[0]
+    rooms = {}
+    for line in block.splitlines()[1:]:
+        floor, *names = line.split()
+        rooms.update({name: int(floor) for name in names})
+    return rooms
+
+
+def room_of(path: Path, rooms: dict[str, int]) -> str | None:
+    """The most particular room that names the file: itself, then its folder's files, then the
+    nearest package around it."""
+    relative = path.relative_to(PACKAGE).as_posix()
+    folder = path.parent.relative_to(PACKAGE).as_posix()
+    candidates = [relative, f"{folder}/*.py" if folder != "." else "*.py"]
+    parts = relative.split("/")[:-1]
+    candidates += ["/".join(parts[:n]) + "/" for n in range(len(parts), 0, -1)]
+    return next((c for c in candidates if c in rooms), None)
+
+
+def test_the_floors_are_read_as_written():
+    rooms = floors("```floors\nfloor  rooms\n  2    tui/*.py  cli.py\n  1    data/\n```")
+    assert rooms == {"tui/*.py": 2, "cli.py": 2, "data/": 1}
+    assert room_of(PACKAGE / "data" / "images.py", rooms) == "data/"
+    assert room_of(PACKAGE / "tui" / "images.py", rooms) == "tui/*.py"
+    assert room_of(PACKAGE / "tui" / "live" / "lab.py", rooms) is None  # not directly in tui/
+
+
+def test_every_module_is_in_a_room_and_imports_only_rooms_on_lower_floors():
+    rooms = floors(ARCHITECTURE.read_text(encoding="utf-8"))
+    homeless = sorted(str(p.relative_to(PACKAGE)) for p in MODULES.values() if room_of(p, rooms) is None)
+    assert not homeless, f"in no room of docs/architecture.md's floors: {homeless}"
+    by_module = {name: room_of(path, rooms) for name, path in MODULES.items()}
+    upward = set()
+    for name, path in MODULES.items():
+        room = by_module[name]
+        for imported in imports(path, top_level_only=False):
+            other = by_module[imported]
+            if other != room and rooms[other] >= rooms[room] and (rooms[room], rooms[other]) != (0, 0):
+                upward.add((name, imported))
+    assert upward == UPWARD, f"imports not going down a floor: {sorted(upward - UPWARD)}"
