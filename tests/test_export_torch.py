@@ -178,3 +178,8 @@ def test_a_folder_with_files_is_refused_and_left_alone(trained, tmp_path):
     assert (tmp_path / "out" / "model.py").read_text() == "mine"
     (tmp_path / "file").write_text("mine")
     assert_one_line_error(nnsim("export", trained[0], "--to", "pytorch", tmp_path / "file"), "is a file")
+
+
+def test_help_names_the_files_and_the_format():
+    result = nnsim("export", "--help")
+    assert result.returncode == 0 and "pytorch" in result.stdout and "model.safetensors" in result.stdout

@@ -1,5 +1,6 @@
 """Where the lab keeps a run, and what it may write: the default name (one a lab, never another
-lab's), a served tab's own folder (removed when its app ends), and a save the learner asks for."""
+lab's), a served tab's own folder (removed when its app ends), a save and a PyTorch export the
+learner asks for."""
 
 from __future__ import annotations
 
@@ -65,3 +66,22 @@ def data_allowed(data: str) -> str:
         path = serving.shared_folder() / path
     serving.check(path, data)
     return str(path)
+
+
+def export_to_pytorch(checkpoint: Path, own_folder: Path) -> Path:
+    """The run's checkpoint as PyTorch files (`nnsim export --to pytorch`), in a new folder beside
+    it: NAME-pytorch, or NAME-pytorch-2, … where that one holds files already (never overwritten)."""
+    from nnsim import serving
+    from nnsim.errors import NnsimError
+    from nnsim.export import export_pytorch
+
+    serving.check(checkpoint, own_folder=own_folder)
+    if not checkpoint.is_file():
+        raise NnsimError(f"no checkpoint at {checkpoint} yet: train (space) and stop, or type a path")
+    folder = checkpoint.with_name(f"{checkpoint.stem}-pytorch")
+    for number in range(2, 10_000):
+        if not folder.exists():
+            break
+        folder = checkpoint.with_name(f"{checkpoint.stem}-pytorch-{number}")
+    export_pytorch(checkpoint, folder)
+    return folder
