@@ -44,7 +44,7 @@ def add_parser(sub) -> None:
 def cmd_export(args) -> int:
     files = export_pytorch(args.checkpoint, args.folder)
     print(f"wrote {', '.join(str(path) for path in files)}")
-    print(f"to run them: {INSTALL_TORCH}; then: cd {args.folder} && python example.py")
+    print(f"to run them: {INSTALL_TORCH}; then, in {args.folder}: python example.py")
     return 0
 
 
@@ -129,14 +129,27 @@ def _check_folder(folder: Path) -> None:
 
 
 def _write_folder(folder: Path, files: dict[str, bytes]) -> None:
-    """All the files or none: written in a temporary folder beside `folder`, then renamed to it."""
-    staging = folder.with_name(f".{folder.name}.{secrets.token_hex(4)}.part")
+    """All the files or none. A new folder is written as a temporary one beside it, then renamed;
+    an empty folder that exists (perhaps the shell's current one) keeps its place and is filled."""
+    if folder.is_dir():
+        _fill(folder, files)
+        return
+    staging = folder.absolute().with_name(f".{folder.absolute().name}.{secrets.token_hex(4)}.part")
     try:
         staging.mkdir(parents=True)
-        for name, data in files.items():
-            (staging / name).write_bytes(data)
-        os.replace(staging, folder)  # replaces an empty folder, refuses a full one
+        _fill(staging, files)
+        os.rename(staging, folder)
     except OSError as error:
         raise NnsimError(f"{folder}: cannot write here ({error.strerror or error})") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _fill(folder: Path, files: dict[str, bytes]) -> None:
+    try:
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
+    except OSError as error:
+        for name in files:
+            (folder / name).unlink(missing_ok=True)
+        raise NnsimError(f"{folder}: cannot write here ({error.strerror or error})") from None

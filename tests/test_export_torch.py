@@ -143,10 +143,16 @@ def test_export_on_the_command_line(trained, tmp_path):
     assert (tmp_path / "out" / "model.py").read_text() == (ROOT / "nnsim" / "torch_models.py").read_text()
 
 
-def test_export_into_an_empty_folder(trained, tmp_path):
+def test_export_into_an_empty_folder_the_current_one_too(trained, tmp_path):
     (tmp_path / "out").mkdir()
     export_pytorch(trained[0], tmp_path / "out")
     assert (tmp_path / "out" / "model.safetensors").is_file()
+    (tmp_path / "here").mkdir()
+    inode = (tmp_path / "here").stat().st_ino
+    assert nnsim("export", trained[0], "--to", "pytorch", ".", cwd=tmp_path / "here").returncode == 0
+    assert (tmp_path / "here").stat().st_ino == inode  # filled, not replaced under the shell that stands in it
+    assert sorted(p.name for p in (tmp_path / "here").iterdir()) == ["example.py", "model.py", "model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here", "out"]  # no temporary folder left
 
 
 def _damaged(tmp_path: Path) -> Path:
