@@ -115,10 +115,11 @@ class _StepsRecorded:
     """A cpu backend whose warm-up steps only record that they ran."""
 
     def __init__(self, monkeypatch, helper_exit=0, polls_before_exit=2):
-        from nnsim.engine.backends import cpu as cpu_module
+        from nnsim.engine.backends.cpu import CpuBackend
+        from nnsim.engine.backends.cpu import warm_up as cpu_module
 
         self.ran, self.reports, self.asked, self.killed = [], [], [], []
-        backend = cpu_module.CpuBackend()
+        backend = CpuBackend()
         names = ("matrix product", "conv block", "attention", "max-pool", "optimizers")
         monkeypatch.setattr(
             backend, "_warm_up_steps", lambda: [(name, lambda name=name: self.ran.append(name)) for name in names]
@@ -173,7 +174,7 @@ def test_a_warm_up_with_a_failed_helper_compiles_everything_itself(monkeypatch):
 
 
 def test_a_warm_up_that_cannot_start_a_helper_compiles_in_order_itself(monkeypatch):
-    from nnsim.engine.backends import cpu as cpu_module
+    from nnsim.engine.backends.cpu import warm_up as cpu_module
 
     steps = _StepsRecorded(monkeypatch)
     monkeypatch.setattr(cpu_module, "_compile_in_another_process", lambda names: None)
@@ -182,7 +183,7 @@ def test_a_warm_up_that_cannot_start_a_helper_compiles_in_order_itself(monkeypat
 
 
 def test_with_no_cache_to_share_through_no_helper_is_started(monkeypatch):
-    from nnsim.engine.backends import cpu as cpu_module
+    from nnsim.engine.backends.cpu import warm_up as cpu_module
 
     steps = _StepsRecorded(monkeypatch)
     monkeypatch.setitem(cpu_module._JIT, "cache", False)  # (a helper's kernels would die with it)
@@ -191,7 +192,7 @@ def test_with_no_cache_to_share_through_no_helper_is_started(monkeypatch):
 
 
 def test_no_interpreter_to_run_means_no_helper(monkeypatch):
-    from nnsim.engine.backends import cpu as cpu_module
+    from nnsim.engine.backends.cpu import warm_up as cpu_module
 
     monkeypatch.setattr(cpu_module.sys, "executable", "")
     assert cpu_module._compile_in_another_process(["transpose"]) is None
@@ -210,7 +211,7 @@ def test_ctrl_c_during_a_warm_up_stops_its_helper(monkeypatch):
 
 
 def test_a_warm_cache_starts_no_helper(monkeypatch, cpu):
-    from nnsim.engine.backends import cpu as cpu_module
+    from nnsim.engine.backends.cpu import warm_up as cpu_module
 
     started = []
     monkeypatch.setattr(cpu_module, "_compile_in_another_process", lambda names: started.append(names))
@@ -263,3 +264,38 @@ def test_chunked_kernels_run_every_chunk_once_for_each_kind_of_argument():
         np.testing.assert_array_equal(counts, np.ones(7))
         np.testing.assert_array_equal(rows, scale * np.arange(1, 8)[:, None] * np.ones(3, dtype=dtype))
     assert len(chunked._addresses) == 2
+
+
+def test_chunked_kernels_take_named_tuples_of_buffers():
+    """Buffers that travel together go in as one NamedTuple (nested too): the parallel loop passes
+    their fields one by one, and the kernel, compiled for the NamedTuples, reads them as named."""
+    from typing import NamedTuple
+
+    from numba import njit
+
+    from nnsim.engine.backends.cpu import _Chunked
+
+    class Plan(NamedTuple):
+        scale: int
+        shift: int
+
+    class Inner(NamedTuple):
+        rows: np.ndarray
+
+    class Buffers(NamedTuple):
+        counts: np.ndarray
+        inner: Inner
+
+    @njit(nogil=True)
+    def add_chunk(chunk, buffers, plan, extra):
+        buffers.counts[chunk] += 1
+        buffers.inner.rows[chunk, :] += plan.scale * (chunk + 1) + plan.shift + extra
+
+    chunked = _Chunked(add_chunk)
+    buffers = Buffers(np.zeros(5, dtype=np.int64), Inner(np.zeros((5, 2), dtype=np.float32)))
+    chunked(5, buffers, Plan(3, 1), np.float32(0.5))
+    np.testing.assert_array_equal(buffers.counts, np.ones(5))
+    expected = (3 * np.arange(1, 6) + 1.5)[:, None] * np.ones(2, dtype=np.float32)
+    np.testing.assert_array_equal(buffers.inner.rows, expected)
+    chunked(5, Buffers(np.zeros(5, dtype=np.int64), Inner(np.zeros((5, 2), dtype=np.float64))), Plan(1, 0), 0.5)
+    assert len(chunked._addresses) == 2  # float64 rows: a kernel of their own

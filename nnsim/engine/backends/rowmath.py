@@ -1,7 +1,9 @@
 """Per-row and per-number formulas shared by the Numba CPU and CUDA backends.
 
 Plain Python on arrays and indices, compiled twice: with ``njit`` by cpu.py and as CUDA device
-functions by cuda.py. Each backend only decides how rows are spread over threads.
+functions by cuda.py. Each backend only decides how rows are spread over threads. The few
+numbers both compute on the host before a launch (Adam's bias corrections, attention's scale)
+are here too, so that each formula is written once.
 """
 
 import math
@@ -9,6 +11,8 @@ import math
 import numpy as np
 
 F32 = np.float32
+# How a matrix product's epilogue adds a bias: none, one per row of the output, one per column.
+BIAS_NONE, BIAS_ROWS, BIAS_COLS = 0, 1, 2
 
 
 def layernorm_row(x, r, gamma, beta, eps, y, xhat, rstd):
@@ -61,6 +65,16 @@ def adam_one(param, grad, m, v, i, lr, beta1, beta2, eps, weight_decay, correcti
     m[i] = beta1 * m[i] + (F32(1.0) - beta1) * g
     v[i] = beta2 * v[i] + (F32(1.0) - beta2) * g * g
     param[i] -= lr * (m[i] / correction1) / (math.sqrt(v[i] / correction2) + eps)
+
+
+def adam_corrections(beta1, beta2, step):
+    """Adam's bias corrections (1 − β₁ᵗ, 1 − β₂ᵗ) at step t (from 1), as float32, for adam_one."""
+    return F32(1 - beta1**step), F32(1 - beta2**step)
+
+
+def attention_scale(d):
+    """1/√d, by which attention scales its scores for heads d numbers wide, as float32."""
+    return F32(1.0 / math.sqrt(d))
 
 
 def loss_row(logits, labels, n, focal, alpha, gamma, dlogits, row_loss, row_correct):

@@ -144,11 +144,13 @@ class SharedWarmUp:
 
 
 def _stamp(source: str) -> str:
-    """What the cached kernels depend on: the backend's sources, Numba's and Python's versions."""
+    """What the cached kernels depend on: the sources beside `source` (the backend's package) and
+    those of the backends folder (rowmath.py, compiled into them), Numba's and Python's versions."""
     import numba
 
     digest = hashlib.sha256(f"{numba.__version__} {sys.version}".encode())
-    for path in sorted(Path(source).parent.glob("*.py")):
+    folders = {Path(source).parent, Path(__file__).parent}
+    for path in sorted({path for folder in folders for path in folder.glob("*.py")}):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()
 
