@@ -118,7 +118,7 @@ def losses(record: Record, sim: bool) -> None:
 
 
 def losses_markdown(data: dict) -> list[str]:
-    rows = ["| net | cuda losses | reference losses | max relative error |", "|---|---|---|---|"]
+    rows = _table(None, "net", "cuda losses", "reference losses", "max relative error")
     for m in data.get("models", []):
         rows.append(
             f"| {m['model'].upper()} | {_numbers(m['cuda'])} | {_numbers(m['reference'])} | "
@@ -168,12 +168,10 @@ def matmul(record: Record, sim: bool) -> None:
 
 
 def matmul_markdown(data: dict) -> list[str]:
-    rows = [
+    rows = _table(
         f"cuBLAS: {data.get('cublas', '?')}",
-        "",
-        "| matmul | nnsim cuda GFLOP/s | cuBLAS GFLOP/s | % of cuBLAS | max relative error |",
-        "|---|---|---|---|---|",
-    ]
+        *("matmul", "nnsim cuda GFLOP/s", "cuBLAS GFLOP/s", "% of cuBLAS", "max relative error"),
+    )
     for r in data.get("sizes", []):
         cublas = f"{r['cublas_gflops']:.0f}" if "cublas_gflops" in r else "–"
         share = f"{r['percent_of_cublas']:.0f} %" if "percent_of_cublas" in r else "–"
@@ -218,12 +216,10 @@ def _cpu_two_threads(cpu, batch: int, image, sizes, sim: bool) -> dict:
 
 
 def steps_markdown(data: dict) -> list[str]:
-    rows = [
+    rows = _table(
         f"PyTorch CUDA: {data.get('pytorch', '?')}",
-        "",
-        "| step | batch | cuda ms | cpu ms | × cpu | PyTorch CUDA ms | × PyTorch |",
-        "|---|---|---|---|---|---|---|",
-    ]
+        *("step", "batch", "cuda ms", "cpu ms", "× cpu", "PyTorch CUDA ms", "× PyTorch"),
+    )
     for r in data.get("rows", []):
         torch_ms = f"{r['torch_ms']:.2f}" if "torch_ms" in r else "–"
         vs_torch = f"{r['torch_ms'] / r['cuda_ms']:.2f}" if "torch_ms" in r else "–"
@@ -289,12 +285,10 @@ def _tiny_digits(folder: Path) -> str:
 
 
 def mnist_markdown(data: dict) -> list[str]:
-    rows = [
+    rows = _table(
         f"One CNN epoch on {data.get('data', '?')}, flags {data.get('flags', {})}",
-        "",
-        "| backend | wall time | images/s | test accuracy |",
-        "|---|---|---|---|",
-    ]
+        *("backend", "wall time", "images/s", "test accuracy"),
+    )
     for backend in ("cuda", "cpu"):
         if backend in data:
             r = data[backend]
@@ -302,6 +296,12 @@ def mnist_markdown(data: dict) -> list[str]:
     if "difference_points" in data:
         rows += ["", f"Test accuracies differ by {data['difference_points']:.2f} points."]
     return rows
+
+
+def _table(note: str | None, *columns: str) -> list[str]:
+    """The first lines of a Markdown table with these columns, after a note and a blank line."""
+    head = [f"| {' | '.join(columns)} |", "|" + "---|" * len(columns)]
+    return head if note is None else [note, "", *head]
 
 
 MARKDOWN = {"losses": losses_markdown, "matmul": matmul_markdown, "steps": steps_markdown, "mnist": mnist_markdown}

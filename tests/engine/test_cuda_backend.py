@@ -37,7 +37,7 @@ def test_attention_beyond_the_token_limit_is_one_clear_error(gpu):
 
 def test_auto_picks_cuda_where_a_gpu_runs_kernels_and_cpu_elsewhere(gpu, monkeypatch):
     from nnsim.engine import backends
-    from nnsim.engine.backends import cuda as cuda_module
+    from nnsim.engine.backends.cuda import backend as cuda_module
 
     fallback = "cpu" if "cpu" in backends.available_backends() else "reference"
     uncached = backends.get_backend.__wrapped__
