@@ -299,3 +299,28 @@ def test_chunked_kernels_take_named_tuples_of_buffers():
     np.testing.assert_array_equal(buffers.inner.rows, expected)
     chunked(5, Buffers(np.zeros(5, dtype=np.int64), Inner(np.zeros((5, 2), dtype=np.float64))), Plan(1, 0), 0.5)
     assert len(chunked._addresses) == 2  # float64 rows: a kernel of their own
+
+
+def test_a_changed_source_file_forgets_every_cached_kernel_of_the_package(tmp_path):
+    """Numba would load conv.py's kernels as compiled with the old _gemm_rows after matmul.py
+    changed: any change to the package's sources forgets all of its cached kernels."""
+    from nnsim.engine.backends.cpu.jit import _forget_stale_kernels
+
+    folder, sources = tmp_path / "cache", [tmp_path / "matmul.py", tmp_path / "conv.py"]
+    folder.mkdir()
+    for path in sources:
+        path.write_text("x = 1\n")
+    _forget_stale_kernels(folder, sources)
+    indexes = [folder / "conv._conv_forward_chunk-40.py311.nbi", folder / "matmul._gemm_nt-130.py311.nbi"]
+    for index in indexes:
+        index.write_text("")
+    data = folder / "conv._conv_forward_chunk-40.py311.0.nbc"
+    data.write_text("")
+    _forget_stale_kernels(folder, sources)  # nothing changed: all kept
+    assert all(index.exists() for index in indexes)
+    sources[0].write_text("x = 2\n")
+    _forget_stale_kernels(folder, sources)
+    assert not any(index.exists() for index in indexes) and data.exists()  # (Numba overwrites the data)
+    indexes[0].write_text("")
+    _forget_stale_kernels(folder, sources)  # compiled again after the change: kept
+    assert indexes[0].exists()

@@ -18,7 +18,8 @@ One module a family, each importing only those below it:
     warm_up.py      compiling it all before a run needs it    backend.py   `CpuBackend`
 
 Numba caches each compiled kernel by the file that defines it, and does not notice when a kernel
-it inlined from another file changes; backends/warm.py's stamp covers all of these files.
+it inlined from another file changes: when any of these files (or rowmath.py) changes, all the
+package's cached kernels are forgotten (jit._forget_stale_kernels).
 Every kernel is proven equal to the reference backend by tests/engine/test_backend_parity.py.
 Numba is imported when this backend is first asked for, never at app start.
 """

@@ -6,6 +6,10 @@ every chunk of a batch on all cores, calling it through its address (see its doc
 
 from __future__ import annotations
 
+import hashlib
+from contextlib import suppress
+from pathlib import Path
+
 import numba
 import numpy as np
 from numba import njit, prange, types
@@ -13,13 +17,41 @@ from numba._dispatcher import compute_fingerprint  # (what Numba's own dispatche
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from nnsim.engine.backends.warm import cache_folder
+from nnsim.engine.backends import rowmath
+from nnsim.engine.backends.warm import _write, cache_folder
 
 F32 = np.float32
+
+
+def _sources() -> list[Path]:
+    """The files the package's kernels are compiled from."""
+    return [*sorted(Path(__file__).parent.glob("*.py")), Path(rowmath.__file__)]
+
+
+def _forget_stale_kernels(folder: Path | None, sources: list[Path]) -> None:
+    """Numba keys a cached kernel by its own file only, so a kernel that inlined another file's
+    (conv.py's use _gemm_rows, from matmul.py) would load as compiled before that file changed.
+    When any of `sources` changes, the kernels cached in `folder` are forgotten (their indexes
+    removed), as when the package was one file; a stamp file beside them says what they are of."""
+    if folder is None:
+        return
+    digest = hashlib.sha256(b"".join(path.name.encode() + path.read_bytes() for path in sources)).hexdigest()
+    stamp = folder / "nnsim-cpu-sources"
+    with suppress(OSError):
+        if stamp.read_text(encoding="utf-8") == digest:
+            return
+    for index in folder.glob("*.nbi"):
+        with suppress(OSError):  # (another process forgot it first)
+            index.unlink()
+    _write(stamp, digest)
+
+
+_CACHE = cache_folder(__file__)
+_forget_stale_kernels(_CACHE, _sources())
 # error_model "numpy": x / 0 gives inf rather than raising, so a loop that divides has no check
 # (and no branch) in it, and vectorises: GELU's rational tanh ran 13× faster for it. Cached where a
 # folder for Numba's cache is writable (not so in some system-wide installs): in memory elsewhere.
-_JIT = {"cache": cache_folder(__file__) is not None, "nogil": True, "fastmath": True, "error_model": "numpy"}
+_JIT = {"cache": _CACHE is not None, "nogil": True, "fastmath": True, "error_model": "numpy"}
 
 
 # ------------------------------------------------------------------------ parallel by address

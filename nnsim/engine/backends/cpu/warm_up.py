@@ -68,9 +68,7 @@ def warm_up_steps(backend):
     def r(*shape):
         return rng.standard_normal(shape).astype(F32)
 
-    x, w, b = r(2, 2, 6, 6), r(3, 2, 3, 3), r(3)
-    q = r(2, 2, 5, 4)
-    y = r(2, 3, 6, 6)
+    x, w, b, q, y = r(2, 2, 6, 6), r(3, 2, 3, 3), r(3), r(2, 2, 5, 4), r(2, 3, 6, 6)
     return [
         ("matrix product", lambda: (backend.matmul(r(5, 6), r(6, 7)), gemm_nn(r(5, 6), r(6, 7)))),
         ("transpose", lambda: _t(r(5, 6))),
