@@ -1,6 +1,6 @@
 """The backend contract: every op a training step uses, with its shapes.
 
-A backend is one class that provides all of these (reference.py, cpu.py, cuda.py). Layers,
+A backend is one class that provides all of these (reference.py, the cpu/ and cuda/ packages). Layers,
 losses, optimizers and the trainer call nothing else, so a new backend that implements this
 protocol trains every model. `tests/engine/test_backend_protocol.py` checks each backend against
 it, parameter by parameter; `tests/engine/test_backend_parity.py` checks their numbers against the

@@ -1,7 +1,7 @@
 """Per-row and per-number formulas shared by the Numba CPU and CUDA backends.
 
-Plain Python on arrays and indices, compiled twice: with ``njit`` by cpu.py and as CUDA device
-functions by cuda.py. Each backend only decides how rows are spread over threads. The few
+Plain Python on arrays and indices, compiled twice: with ``njit`` by the cpu package and as CUDA
+device functions by the cuda package. Each backend only decides how rows are spread over threads. The few
 numbers both compute on the host before a launch (Adam's bias corrections, attention's scale)
 are here too, so that each formula is written once.
 """
