@@ -14,7 +14,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from nnsim.engine.trainer import TrainConfig, Trainer
+from nnsim.engine.config import TrainConfig
+from nnsim.engine.trainer import Trainer
 
 
 def run(label: str, config: TrainConfig) -> str:

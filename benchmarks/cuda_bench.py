@@ -240,7 +240,8 @@ def steps_markdown(data: dict) -> list[str]:
 # ----------------------------------------------------------------------------------- mnist
 def mnist(record: Record, sim: bool, path: str | None) -> None:
     """One CNN epoch with the same flags on cuda and on cpu: time, images/s and test accuracy."""
-    from nnsim.engine.trainer import TrainConfig, Trainer
+    from nnsim.engine.config import TrainConfig
+    from nnsim.engine.trainer import Trainer
 
     with tempfile.TemporaryDirectory() as folder:
         data = _tiny_digits(Path(folder)) if sim else (path or "mnist-mini")

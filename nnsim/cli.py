@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from nnsim import __version__
-from nnsim.errors import NnsimError
+from nnsim.errors import NnsimError, SettingError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -58,53 +58,6 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
 
 
-def _positive_float(text: str) -> float:
-    value = _float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
-    return value
-
-
-def _alpha(text: str) -> float | list[float]:
-    parts = [p for p in text.split(",") if p.strip()]
-    values = [_float(p) for p in parts]
-    if not values:
-        raise argparse.ArgumentTypeError("give one number or one per class, separated by commas")
-    if any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"weights must be >= 0, got {text}")
-    return values[0] if len(values) == 1 and "," not in text else values
-
-
-def _gamma(text: str) -> float:
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-PARSERS = {  # how a TrainConfig field's flag reads its text (see nnsim.engine.trainer.flag)
-    "text": str,
-    "int": _int,
-    "count": _positive_int,
-    "number": _float,
-    "rate": _positive_float,
-    "alpha": _alpha,
-    "nonnegative": _gamma,
-    "path": lambda text: str(Path(text).expanduser()),
-    "choice": str,
-}
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="nnsim",
@@ -119,35 +72,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_train_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field that declares one, with its default, choices and help."""
-    from dataclasses import MISSING, fields
+def add_train_flags(parser: argparse.ArgumentParser, config=None) -> None:
+    """One flag per setting of TrainConfig (or of `config`, a subclass) that is a flag, with its
+    default, choices and help: a new setting there is a new flag here."""
+    from nnsim.engine.config import TrainConfig, flag_name, flag_settings
 
-    from nnsim.engine.trainer import TrainConfig
-
-    for spec in fields(TrainConfig):
-        declared = spec.metadata.get("flag")
-        if declared is None:
-            continue
+    for name, (default, setting) in flag_settings(config or TrainConfig).items():
         parser.add_argument(
-            "--" + spec.name.replace("_", "-"),
-            dest=spec.name,
-            type=PARSERS[declared["parse"]],
-            choices=declared["choices"],
-            default=None if spec.default is MISSING else spec.default,
-            metavar=declared["metavar"],
-            help=declared["help"],
+            flag_name(name),
+            dest=name,
+            type=_reader(name, setting),
+            choices=setting.choices or None,
+            default=default,
+            metavar=setting.metavar,
+            help=setting.full_help(),
         )
 
 
-def train_config(args):
-    """The TrainConfig that parsed train flags describe."""
-    from dataclasses import fields
+def _reader(name: str, setting):
+    """The flag's text as its setting's value; whether the value is in range is TrainConfig.check's to say."""
+    from nnsim.errors import SettingError
 
-    from nnsim.engine.trainer import TrainConfig
+    def read(text: str):
+        try:
+            return setting.read(name, text)
+        except SettingError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
-    flags = {spec.name: getattr(args, spec.name) for spec in fields(TrainConfig) if "flag" in spec.metadata}
-    return TrainConfig(**flags)
+    read.__name__ = setting.kind  # what argparse calls the type in its own messages
+    return read
+
+
+def train_config(args, config=None):
+    """The TrainConfig (or `config`, a subclass) that parsed train flags describe."""
+    from nnsim.engine.config import TrainConfig, flag_settings
+
+    config = config or TrainConfig
+    return config(**{name: getattr(args, name) for name in flag_settings(config)})
 
 
 def _add_train(sub) -> None:
@@ -277,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         args.handler = cmd_app
     try:
         return args.handler(args) or 0
+    except SettingError as error:
+        return _setting_refused(args, error)
     except NnsimError as error:
         print(f"nnsim: error: {error}", file=sys.stderr)
         return EXIT_ERROR
@@ -287,13 +250,24 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
+def _setting_refused(args, error: SettingError) -> int:
+    """A setting out of range, said as a usage error that names the flag it came from."""
+    from nnsim.engine.config import flag_name
+
+    if not hasattr(args, error.name):  # not a flag of this command
+        print(f"nnsim: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    command = f"nnsim {args.command}"
+    print(f"{command}: error: argument {flag_name(error.name)}: {error} (see `{command} --help`)", file=sys.stderr)
+    return EXIT_USAGE
+
+
 # ------------------------------------------------------------------------------ train
 def cmd_train(args) -> int:
     from nnsim.engine.trainer import Trainer
 
     config = train_config(args)
-    config.resolved()  # check the flags before loading anything
-    trainer = Trainer(config)
+    trainer = Trainer(config)  # checks the settings before it loads anything
     for warning in [*trainer.dataset.warnings, *trainer.warnings]:
         print(f"nnsim: warning: {warning}", file=sys.stderr)
     warm_up_kernels(trainer.be)
@@ -537,7 +511,7 @@ def cmd_app(args) -> int:
 
 def cmd_lab(args) -> int:
     config = train_config(args)
-    config.resolved()  # check the flags before the app opens
+    config.check()  # the flags, before the app opens
     return _run_app(lesson=None, lab=config, start=args.start)
 
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 async def shoot(out: Path) -> None:
     from textual.widgets import Select
 
-    from nnsim.engine.trainer import TrainConfig
+    from nnsim.engine.config import TrainConfig
     from nnsim.tui.app import NnsimApp
     from nnsim.tui.progress import ProgressStore
     from tests.tui.conftest import settle

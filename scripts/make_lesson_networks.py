@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 from nnsim.engine.checkpoint import load_checkpoint, save_checkpoint
-from nnsim.engine.trainer import DoneEvent, TrainConfig, Trainer
+from nnsim.engine.config import TrainConfig
+from nnsim.engine.events import DoneEvent
+from nnsim.engine.trainer import Trainer
 
 BUILTIN = Path("nnsim/data/builtin")
 NETWORKS = {

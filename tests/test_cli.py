@@ -129,11 +129,12 @@ def test_predict_bad_checkpoint(tmp_path):
 @pytest.mark.parametrize(
     "args,fragment",
     [
-        (["--lr", "0"], "--lr: must be > 0"),
-        (["--lr", "-0.1"], "--lr: must be > 0"),
-        (["--lr", "abc"], "not a number"),
-        (["--batch-size", "0"], "--batch-size: must be at least 1"),
-        (["--loss", "focal", "--gamma", "-1"], "--gamma: must be >= 0"),
+        (["--lr", "0"], "argument --lr: the learning rate must be a finite number > 0, got 0"),
+        (["--lr", "-0.1"], "argument --lr: the learning rate must be a finite number > 0, got -0.1"),
+        (["--lr", "inf"], "argument --lr: the learning rate must be a finite number > 0, got inf"),
+        (["--lr", "abc"], "argument --lr: the learning rate must be a number, got 'abc'"),
+        (["--batch-size", "0"], "argument --batch-size: the batch size must be a whole number >= 1, got 0"),
+        (["--loss", "focal", "--gamma", "-1"], "argument --gamma: focal γ (gamma) must be a finite number >= 0"),
         (["--loss", "focal", "--alpha", "1,2,3"], "3 weights but mnist-mini has 10 classes"),
         (["--model", "rnn"], "invalid choice"),
         (["--data", "/no/such/place"], "no such file or folder"),
@@ -347,7 +348,7 @@ def test_app_commands_fail_in_one_line_without_a_terminal(tmp_path):
     assert_one_line_error(nnsim("serve", "--port", "70000"), "a port is a whole number", code=2)
     assert_one_line_error(nnsim("lab", "--model", "cnn", "--start"), "needs a terminal", code=1)
     assert_one_line_error(nnsim("lab", "--model", "rnn"), "invalid choice", code=2)
-    assert_one_line_error(nnsim("lab", "--loss", "focal", "--gamma", "-1"), "--gamma: must be >= 0", code=2)
+    assert_one_line_error(nnsim("lab", "--loss", "focal", "--gamma", "-1"), "--gamma: focal γ (gamma) must be", code=2)
 
 
 GOLDEN = ROOT / "tests" / "golden" / "train-progress.txt"

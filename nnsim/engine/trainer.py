@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,277 +19,25 @@ import numpy as np
 from nnsim.atomic import check_writable
 from nnsim.data.dataset import Dataset, split_validation
 from nnsim.data.datasets import load_dataset
-from nnsim.engine.backends import BACKEND_NAMES, get_backend
+from nnsim.engine.backends import get_backend
 from nnsim.engine.checkpoint import load_weights, read_extra, save_checkpoint
+from nnsim.engine.config import TrainConfig
+from nnsim.engine.events import (
+    CheckpointEvent,
+    DivergedEvent,
+    DoneEvent,
+    EarlyStopEvent,
+    EpochEvent,
+    Event,
+    SaveFailedEvent,
+    StepEvent,
+    ValidationEvent,
+)
 from nnsim.engine.memory import check_fits
-from nnsim.engine.models import MODEL_NAMES, build_model
-from nnsim.engine.optim import OPTIMIZER_NAMES, make_optimizer
+from nnsim.engine.models import build_model
+from nnsim.engine.optim import make_optimizer
 from nnsim.engine.runfiles import check_targets, save_failure
-from nnsim.errors import NnsimError, SettingError
-
-DEFAULT_EPOCHS = {"mlp": 5, "cnn": 5, "vit": 10}
-DEFAULT_LR = {"adam": 1e-3, "sgd": 0.05}
-
-
-LOSS_NAMES = ("ce", "focal")
-# Why a run ended, in the learner's words (DoneEvent.reason is the name a program reads).
-REASONS = {
-    "finished": "finished",
-    "max_steps": "reached its step limit",
-    "early_stop": "stopped early",
-    "diverged": "diverged",
-    "stopped": "stopped",
-}
-
-
-def flag(help: str, *, parse: str = "text", metavar: str | None = None, choices: tuple | None = None) -> dict:
-    """A TrainConfig field that is also a command-line flag (`nnsim train`, `nnsim lab`).
-
-    parse names how the CLI reads the text: text, int, count (≥ 1), number, rate (> 0), alpha (one
-    number or one per class), nonnegative, path, choice.
-    """
-    return {"flag": {"help": help, "parse": "choice" if choices else parse, "metavar": metavar, "choices": choices}}
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run depends on. None means "the default for this model or optimizer"."""
-
-    model: str = field(default="cnn", metadata=flag("the network to train", choices=MODEL_NAMES))
-    data: str = field(
-        default="mnist-mini",
-        metadata=flag(
-            "a built-in name (mnist-mini, shapes, shapes-imbalanced), mnist or fashion-mnist, "
-            "or a path to a Keras .npz, a folder of MNIST IDX files or an ImageFolder",
-            metavar="NAME|PATH",
-        ),
-    )
-    epochs: int | None = field(
-        default=None,
-        metadata=flag("passes over the training set (default: 5 for mlp and cnn, 10 for vit)", parse="count"),
-    )
-    max_steps: int | None = field(
-        default=None, metadata=flag("stop after N optimizer steps, then evaluate", parse="count", metavar="N")
-    )
-    batch_size: int = field(default=64, metadata=flag("images per step", parse="count", metavar="B"))
-    lr: float | None = field(
-        default=None, metadata=flag("learning rate η (default: 0.001 for adam, 0.05 for sgd)", parse="rate")
-    )
-    optimizer: str = field(default="adam", metadata=flag("how the weights are updated", choices=OPTIMIZER_NAMES))
-    momentum: float = field(default=0.9, metadata=flag("SGD momentum", parse="number", metavar="M"))
-    weight_decay: float = field(default=0.0, metadata=flag("L2 weight decay", parse="number", metavar="L2"))
-    loss: str = field(default="ce", metadata=flag("cross-entropy or focal loss", choices=LOSS_NAMES))
-    alpha: float | list[float] = field(
-        default=1.0,
-        metadata=flag("focal loss class weight: one number, or one per class", parse="alpha", metavar="A|a0,a1,…"),
-    )
-    gamma: float = field(
-        default=2.0, metadata=flag("focal loss focusing factor γ ≥ 0", parse="nonnegative", metavar="G")
-    )
-    backend: str = field(
-        default="auto",
-        metadata=flag("which engine runs the kernels (auto: cuda, else cpu, else reference)", choices=BACKEND_NAMES),
-    )
-    seed: int = field(default=0, metadata=flag("seed for weights, shuffling and the split", parse="int", metavar="S"))
-    patience: int | None = field(
-        default=None,
-        metadata=flag("stop early after P epochs without a better validation loss", parse="count", metavar="P"),
-    )
-    checkpoint: str | None = field(
-        default=None,
-        metadata=flag("save the weights here after each epoch and at the end (.npz)", parse="path", metavar="PATH"),
-    )
-    resume: str | None = field(
-        default=None,
-        metadata=flag("start from the weights of this checkpoint (same network)", parse="path", metavar="PATH"),
-    )
-    val_fraction: float = field(
-        default=0.1, metadata=flag("share of the training set held out for validation", parse="number", metavar="F")
-    )
-    eval_batch_size: int = 500
-    sizes: dict = field(default_factory=dict)
-    precision: str = "float32"  # "float64" on the reference backend: exact small figures for a lesson
-
-    def resolved(self) -> TrainConfig:
-        """A copy with defaults filled in, checked; every problem is one NnsimError."""
-        epochs = self.epochs if self.epochs is not None else DEFAULT_EPOCHS.get(self.model, 5)
-        lr = self.lr if self.lr is not None else DEFAULT_LR.get(self.optimizer, 1e-3)
-        config = TrainConfig(**{**asdict(self), "epochs": epochs, "lr": lr})
-        config.check()
-        return config
-
-    def check(self) -> None:
-        """Every setting finite and in range; each problem is a SettingError that names its field."""
-        if self.model not in MODEL_NAMES:
-            raise SettingError("model", f"unknown model {self.model!r}; choose one of {', '.join(MODEL_NAMES)}")
-        if self.optimizer not in OPTIMIZER_NAMES:
-            raise SettingError(
-                "optimizer", f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZER_NAMES)}"
-            )
-        if self.loss not in LOSS_NAMES:
-            raise SettingError("loss", f"unknown loss {self.loss!r}; choose ce or focal")
-        _at_least("batch_size", "the batch size", self.batch_size, 1)
-        _at_least("epochs", "epochs", self.epochs, 1)
-        _at_least("max_steps", "--max-steps", self.max_steps, 1)
-        _at_least("patience", "patience", self.patience, 1)
-        _at_least("seed", "the seed", self.seed, 0)
-        if self.lr is not None and not (_finite(self.lr) and self.lr > 0):
-            raise SettingError("lr", f"the learning rate must be a finite number > 0, got {self.lr}")
-        if not (_finite(self.momentum) and 0 <= self.momentum < 1):
-            raise SettingError("momentum", f"momentum must be in [0, 1), got {self.momentum}")
-        if not (_finite(self.weight_decay) and self.weight_decay >= 0):
-            raise SettingError("weight_decay", f"weight decay must be a finite number >= 0, got {self.weight_decay}")
-        if not (_finite(self.gamma) and self.gamma >= 0):
-            raise SettingError("gamma", f"focal γ (gamma) must be a finite number >= 0, got {self.gamma}")
-        alpha = np.asarray(self.alpha, dtype=float)
-        if alpha.size == 0 or not (np.all(np.isfinite(alpha)) and np.all(alpha >= 0)):
-            raise SettingError("alpha", f"focal α (alpha) must be finite numbers >= 0, got {self.alpha}")
-        if not (_finite(self.val_fraction) and 0 <= self.val_fraction < 1):
-            raise SettingError("val_fraction", f"the validation fraction must be in [0, 1), got {self.val_fraction}")
-        if self.precision not in ("float32", "float64"):
-            raise SettingError("precision", f"precision must be float32 or float64, got {self.precision!r}")
-        if self.precision == "float64" and self.backend != "reference":
-            raise SettingError("precision", "float64 runs on the reference backend only")
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value)
-
-
-def _at_least(name: str, words: str, value: int | None, least: int) -> None:
-    """A whole-number setting (None: its default) is at least `least`."""
-    if value is not None and not (isinstance(value, (int, np.integer)) and value >= least):
-        raise SettingError(name, f"{words} must be a whole number >= {least}, got {value}")
-
-
-# ------------------------------------------------------------------------------------ events
-@dataclass
-class Event:
-    """Something the trainer did. ``describe()`` is the line the CLI prints and the lab shows."""
-
-    def to_dict(self) -> dict:
-        return {"event": self.event, **asdict(self)}
-
-    def describe(self) -> str:
-        return self.event
-
-
-@dataclass
-class StepEvent(Event):
-    step: int
-    epoch: int
-    batch: int
-    batches: int
-    loss: float
-    accuracy: float
-    samples_per_s: float
-    event = "step"
-
-    def describe(self) -> str:
-        return (
-            f"step {self.step} (epoch {self.epoch}, batch {self.batch}/{self.batches}): loss {self.loss:.4f}, "
-            f"accuracy {self.accuracy:.1%}, {self.samples_per_s:,.0f} images/s"
-        )
-
-
-@dataclass
-class EpochEvent(Event):
-    epoch: int
-    epochs: int
-    train_loss: float
-    train_accuracy: float
-    seconds: float
-    event = "epoch"
-
-    def describe(self) -> str:
-        return (
-            f"epoch {self.epoch}/{self.epochs}: train loss {self.train_loss:.4f}, "
-            f"accuracy {self.train_accuracy:.2%} ({self.seconds:.1f} s)"
-        )
-
-
-@dataclass
-class ValidationEvent(Event):
-    epoch: int
-    val_loss: float
-    val_accuracy: float
-    improved: bool
-    event = "validation"
-
-    def describe(self) -> str:
-        best = " best so far" if self.improved else ""
-        return f"validation: loss {self.val_loss:.4f}, accuracy {self.val_accuracy:.2%}{best}"
-
-
-@dataclass
-class EarlyStopEvent(Event):
-    epoch: int
-    best_epoch: int
-    best_val_loss: float
-    event = "early_stop"
-
-    def describe(self) -> str:
-        return f"early stop: no better validation loss since epoch {self.best_epoch}; kept that epoch's weights"
-
-
-@dataclass
-class DivergedEvent(Event):
-    step: int
-    loss: float
-    message: str
-    event = "diverged"
-
-    def describe(self) -> str:
-        return f"diverged: {self.message}"
-
-
-@dataclass
-class CheckpointEvent(Event):
-    path: str
-    step: int
-    epoch: int
-    event = "checkpoint"
-
-    def describe(self) -> str:
-        return f"saved {self.path}"
-
-
-@dataclass
-class SaveFailedEvent(Event):
-    path: str
-    reason: str
-    step: int
-    final: bool  # the run's last save: nothing tries again
-    event = "save_failed"
-
-    def describe(self) -> str:
-        after = "its last weights were not written" if self.final else "training goes on, the next epoch tries again"
-        return f"could not save {self.path} ({self.reason}); {after}"
-
-
-@dataclass
-class DoneEvent(Event):
-    train_loss: float | None
-    val_accuracy: float | None
-    test_accuracy: float | None
-    test_loss: float | None
-    steps: int
-    epochs: int
-    samples_per_s: float
-    seconds: float
-    checkpoint: str | None
-    backend: str
-    reason: str  # "finished", "max_steps", "early_stop", "diverged", "stopped"
-    event = "done"
-
-    def describe(self) -> str:
-        if self.test_accuracy is None:
-            why = REASONS.get(self.reason, self.reason)
-            return f"{why} after {self.steps} steps, {self.samples_per_s:,.0f} images/s, {self.seconds:.1f} s"
-        return (
-            f"test accuracy {self.test_accuracy:.2%} (loss {self.test_loss:.4f}) after "
-            f"{self.steps} steps, {self.samples_per_s:,.0f} images/s, {self.seconds:.1f} s"
-        )
+from nnsim.errors import NnsimError
 
 
 @dataclass
@@ -325,10 +73,7 @@ class Trainer:
         self.config = config.resolved()
         cfg = self.config
         self.dataset = dataset if dataset is not None else load_dataset(cfg.data, seed=cfg.seed)
-        if cfg.loss == "focal" and np.ndim(cfg.alpha) == 1 and len(cfg.alpha) != self.dataset.classes:
-            raise NnsimError(
-                f"--alpha has {len(cfg.alpha)} weights but {self.dataset.name} has {self.dataset.classes} classes"
-            )
+        cfg.check_classes(self.dataset.classes, self.dataset.name)
         if cfg.checkpoint:
             check_writable(Path(cfg.checkpoint))  # before training, not after it
         self.be = get_backend(cfg.backend)
@@ -581,7 +326,7 @@ class Trainer:
             self.steps,
             float(loss),
             f"the loss became {loss} at step {failed_at}; the last good weights were kept. "
-            f"Try a smaller learning rate (e.g. --lr {lr / 10:g}).",
+            f"Try a smaller learning rate (e.g. {lr / 10:g}).",
         )
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:

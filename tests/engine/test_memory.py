@@ -6,8 +6,9 @@ import pytest
 
 from nnsim.data.dataset import Dataset
 from nnsim.engine import memory
+from nnsim.engine.config import TrainConfig
 from nnsim.engine.models import ModelConfig
-from nnsim.engine.trainer import TrainConfig, Trainer
+from nnsim.engine.trainer import Trainer
 from nnsim.errors import NnsimError
 
 GiB = 2**30

@@ -15,8 +15,9 @@ import pytest
 from nnsim.atomic import write_atomically
 from nnsim.cli import main
 from nnsim.engine.checkpoint import read_checkpoint, save_checkpoint
+from nnsim.engine.config import TrainConfig
 from nnsim.engine.models import build_model
-from nnsim.engine.trainer import TrainConfig, Trainer
+from nnsim.engine.trainer import Trainer
 from nnsim.errors import NnsimError
 
 ROOT = Path(__file__).resolve().parents[2]

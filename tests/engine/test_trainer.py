@@ -7,7 +7,8 @@ import pytest
 
 from nnsim.data.dataset import Dataset
 from nnsim.engine.checkpoint import load_checkpoint
-from nnsim.engine.trainer import TrainConfig, Trainer
+from nnsim.engine.config import TrainConfig
+from nnsim.engine.trainer import Trainer
 from nnsim.errors import NnsimError
 
 

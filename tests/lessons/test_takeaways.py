@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from nnsim.data.datasets import load_dataset
-from nnsim.engine.trainer import TrainConfig
+from nnsim.engine.config import TrainConfig
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "make_lesson_networks.py"
 

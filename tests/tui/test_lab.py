@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from textual.widgets import Input, RichLog
 
-from nnsim.engine.trainer import TrainConfig
+from nnsim.engine.config import TrainConfig
 from nnsim.tui.app import NnsimApp
 from nnsim.tui.progress import ProgressStore
 from nnsim.tui.screens.home import HomeScreen

@@ -12,8 +12,8 @@ from PIL import Image
 from textual.widgets import Input, RichLog
 
 from nnsim.engine.checkpoint import load_checkpoint, save_checkpoint
+from nnsim.engine.config import TrainConfig
 from nnsim.engine.models import build_model
-from nnsim.engine.trainer import TrainConfig
 from nnsim.serving import SERVED
 from nnsim.tui.app import NnsimApp
 from nnsim.tui.live.lab import LabRun, LabSession, figure_paths
@@ -194,7 +194,7 @@ async def test_served_a_drawn_image_typed_by_its_name_in_the_shared_folder_is_re
 
 def test_served_each_tabs_lab_folder_is_removed_when_its_app_exits(tmp_path):
     script = (
-        "from nnsim.engine.trainer import TrainConfig\n"
+        "from nnsim.engine.config import TrainConfig\n"
         "from nnsim.tui.live.lab import default_checkpoint\n"
         "a = default_checkpoint(TrainConfig()); b = default_checkpoint(TrainConfig(model='vit'))\n"
         "assert a.parent == b.parent and a.parent.is_dir()\n"

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from nnsim.engine.trainer import TrainConfig
+from nnsim.engine.config import TrainConfig
 from nnsim.tui.live.doctor import diagnose
 from nnsim.tui.live.draw import BOX, SIZE, Canvas, Reader, mnist_like
 from nnsim.tui.live.lab import (

@@ -13,7 +13,8 @@ import pytest
 from textual.widgets import Input, Select
 
 from nnsim.engine.checkpoint import load_checkpoint
-from nnsim.engine.trainer import TrainConfig, Trainer
+from nnsim.engine.config import TrainConfig
+from nnsim.engine.trainer import Trainer
 from nnsim.tui.app import NnsimApp
 from nnsim.tui.live.lab import LabRun, best_path, figure_paths
 from nnsim.tui.progress import ProgressStore
@@ -387,8 +388,9 @@ async def test_500_random_keys_during_training_then_q_leaves_one_run_intact(tmp_
 def test_a_negative_seed_is_refused_in_one_line_before_the_app_opens():
     from tests.test_cli import assert_one_line_error, nnsim
 
-    assert_one_line_error(nnsim("lab", "--seed", "-1", "--start"), "the seed must be a whole number >= 0", code=1)
-    assert_one_line_error(nnsim("train", "--seed", "-1"), "the seed must be a whole number >= 0", code=1)
+    refused = "argument --seed: the seed must be a whole number >= 0, got -1"
+    assert_one_line_error(nnsim("lab", "--seed", "-1", "--start"), refused, code=2)
+    assert_one_line_error(nnsim("train", "--seed", "-1"), refused, code=2)
 
 
 def test_the_app_ending_on_an_error_ends_the_command_non_zero(monkeypatch):

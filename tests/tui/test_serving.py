@@ -105,7 +105,7 @@ async def test_a_served_lab_refuses_a_data_path_outside_the_shared_folder(shared
 
 
 async def test_a_served_lab_keeps_its_runs_in_the_tabs_own_folder(shared, tmp_path):
-    from nnsim.engine.trainer import TrainConfig
+    from nnsim.engine.config import TrainConfig
     from nnsim.tui.screens.lab import LabScreen
     from tests.tui.test_lab import until
 

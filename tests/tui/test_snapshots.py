@@ -96,7 +96,7 @@ def test_lab_after_a_short_run(snap_compare, monkeypatch, tmp_path):
 
 
 def lab_app_after_a_run(monkeypatch, tmp_path):
-    from nnsim.engine.trainer import TrainConfig
+    from nnsim.engine.config import TrainConfig
     from nnsim.tui.app import NnsimApp
     from nnsim.tui.progress import ProgressStore
 

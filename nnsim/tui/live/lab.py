@@ -21,9 +21,10 @@ import numpy as np
 
 from nnsim.atomic import write_atomically
 from nnsim.engine.checkpoint import save_checkpoint
+from nnsim.engine.config import TrainConfig
 from nnsim.engine.losses import softmax
 from nnsim.engine.runfiles import Saves, check_targets, run_files
-from nnsim.engine.trainer import TrainConfig, Trainer
+from nnsim.engine.trainer import Trainer
 from nnsim.tui.live.lab_files import default_checkpoint  # noqa: F401  (where the lab keeps a run)
 
 SMOOTHING = 0.9  # the smoothed loss curve is an exponential moving average: s ← 0.9·s + 0.1·loss

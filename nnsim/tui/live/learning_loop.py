@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnsim.data.dataset import Dataset
+from nnsim.engine.config import TrainConfig
+from nnsim.engine.events import DivergedEvent, EarlyStopEvent, EpochEvent, ValidationEvent
 from nnsim.engine.gradcheck import numerical_gradient, relative_error
 from nnsim.engine.losses import softmax
 from nnsim.engine.models import model_from_config
-from nnsim.engine.trainer import DivergedEvent, EarlyStopEvent, EpochEvent, TrainConfig, Trainer, ValidationEvent
+from nnsim.engine.trainer import Trainer
 
 PHASES = ("forward", "loss", "backward", "update")
 STEP_H = 1e-6  # the finite difference's nudge h

@@ -105,7 +105,7 @@ def imbalance_runs(data, epochs: int, hidden: int, gamma: float, seed: int) -> l
     α-weighted cross-entropy (the engine's focal loss with γ = 0, α = inverse class frequency, mean
     1); focal loss with the same α and γ. The same seed gives each the same first weights and the
     same order of images (reference backend)."""
-    from nnsim.engine.trainer import TrainConfig
+    from nnsim.engine.config import TrainConfig
 
     counts = np.bincount(data.y_train, minlength=data.classes)
     alpha = [float(a) for a in (1.0 / counts) / (1.0 / counts).mean()]

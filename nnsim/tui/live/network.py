@@ -43,8 +43,10 @@ def train_mlp(hidden: tuple[int, ...], steps: int, seed: int, cancelled=lambda: 
 
 def _train(hidden, steps, seed, cancelled) -> TrainedMLP | None:
     from nnsim.engine import layers as L
+    from nnsim.engine.config import TrainConfig
+    from nnsim.engine.events import DoneEvent
     from nnsim.engine.losses import softmax
-    from nnsim.engine.trainer import DoneEvent, TrainConfig, Trainer
+    from nnsim.engine.trainer import Trainer
 
     config = TrainConfig(
         model="mlp",

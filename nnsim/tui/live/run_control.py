@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from nnsim.engine.trainer import TrainConfig
+from nnsim.engine.config import TrainConfig
 from nnsim.errors import NnsimError, SettingError
 from nnsim.tui.live.lab import LabRun, LabSession
 

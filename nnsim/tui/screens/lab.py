@@ -19,7 +19,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, RichLog, Selec
 from textual_plotext import PlotextPlot
 
 from nnsim import serving
-from nnsim.engine.trainer import REASONS
+from nnsim.engine.events import REASONS
 from nnsim.errors import NnsimError, SettingError
 from nnsim.tui.lab_views import (
     confusion_table,
@@ -115,7 +115,7 @@ class LabScreen(NnsimScreen):
             self.error = error
 
     def __init__(self, config=None, start: bool = False):
-        from nnsim.engine.trainer import TrainConfig
+        from nnsim.engine.config import TrainConfig
 
         super().__init__()
         self.config = config or TrainConfig()
@@ -439,7 +439,7 @@ class LabScreen(NnsimScreen):
         return getattr(self.config, name)
 
     def _settings(self, resume: str | None = None):
-        from nnsim.engine.trainer import TrainConfig
+        from nnsim.engine.config import TrainConfig
 
         default = TrainConfig()  # what an emptied box falls back to
 
