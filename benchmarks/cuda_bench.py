@@ -105,7 +105,7 @@ def losses(record: Record, sim: bool) -> None:
             be = get_backend(name)
             sizes = SIM_SIZES[model] if sim else {}
             net = build_model(model, shape[1:], 3, backend=be, seed=1, mean=[0.5], std=[0.3], **sizes)
-            optimizer = make_optimizer("sgd", net.parameters(), be, 0.05, momentum=0.9)
+            optimizer = make_optimizer("sgd", net.parameters(), be, lr=0.05, momentum=0.9, weight_decay=0.0)
             seen[name] = []
             for _ in range(1 if sim else 3):
                 loss, dlogits, _ = be.classification_loss(net.forward(be.asarray(x)), be.asarray(labels))

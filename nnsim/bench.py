@@ -235,7 +235,7 @@ def nnsim_step(be, model: str, batch: int, image=(1, 28, 28), sizes: dict | None
     """
     rng = np.random.default_rng(0)
     net = build_model(model, image, backend=be, seed=0, **(sizes or {}))
-    optimizer = make_optimizer("sgd", net.parameters(), be, 0.01, momentum=0.9)
+    optimizer = make_optimizer("sgd", net.parameters(), be, lr=0.01, momentum=0.9, weight_decay=0.0)
     x = be.asarray(rng.random((batch, *image), dtype=np.float32))
     labels = rng.integers(0, 10, batch)
     labels_be = be.asarray(labels)

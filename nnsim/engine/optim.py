@@ -1,7 +1,9 @@
 """Optimizers: the update step θ ← θ − η · (something made from ∇θ L).
 
 SGD follows the workshop's rule, with momentum and weight decay as PyTorch defines them; Adam keeps
-running averages of the gradient and its square. The arithmetic is the backend's, in place.
+running averages of the gradient and its square. The arithmetic is the backend's, in place. The
+learning rate, momentum and weight decay have no defaults here and are not checked here: a run's
+settings are chosen and checked in one place, nnsim.engine.config.
 """
 
 from __future__ import annotations
@@ -12,11 +14,7 @@ OPTIMIZER_NAMES = ("sgd", "adam")
 
 
 class Optimizer:
-    def __init__(self, params, backend, lr: float, weight_decay: float = 0.0):
-        if not lr > 0:
-            raise NnsimError(f"the learning rate must be > 0, got {lr}")
-        if weight_decay < 0:
-            raise NnsimError(f"weight decay must be >= 0, got {weight_decay}")
+    def __init__(self, params, backend, *, lr: float, weight_decay: float):
         self.params = list(params)
         self.be = backend
         self.lr = lr
@@ -58,10 +56,8 @@ class Optimizer:
 class SGD(Optimizer):
     """θ ← θ − η · v, with v ← μ · v + ∇θ L (+ λ θ)."""
 
-    def __init__(self, params, backend, lr: float = 0.01, momentum: float = 0.0, weight_decay: float = 0.0):
-        super().__init__(params, backend, lr, weight_decay)
-        if not 0 <= momentum < 1:
-            raise NnsimError(f"momentum must be in [0, 1), got {momentum}")
+    def __init__(self, params, backend, *, lr: float, momentum: float, weight_decay: float):
+        super().__init__(params, backend, lr=lr, weight_decay=weight_decay)
         self.momentum = momentum
         self.velocity = [None] * len(self.params)
 
@@ -77,8 +73,8 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba): steps scaled per weight by running gradient statistics."""
 
-    def __init__(self, params, backend, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, backend, lr, weight_decay)
+    def __init__(self, params, backend, *, lr: float, weight_decay: float, betas=(0.9, 0.999), eps=1e-8):
+        super().__init__(params, backend, lr=lr, weight_decay=weight_decay)
         self.beta1, self.beta2 = betas
         self.eps = eps
         self.m = [None] * len(self.params)
@@ -105,9 +101,8 @@ class Adam(Optimizer):
         )
 
 
-def make_optimizer(
-    name: str, params, backend, lr: float, momentum: float = 0.0, weight_decay: float = 0.0
-) -> Optimizer:
+def make_optimizer(name: str, params, backend, *, lr: float, momentum: float, weight_decay: float) -> Optimizer:
+    """The optimizer `name` (momentum is SGD's; Adam has its own running averages instead)."""
     if name == "sgd":
         return SGD(params, backend, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "adam":

@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +96,7 @@ class Trainer:
             cfg.optimizer,
             self.model.parameters(),
             self.be,
-            cfg.lr,
+            lr=cfg.lr,
             momentum=cfg.momentum,
             weight_decay=cfg.weight_decay,
         )
@@ -143,12 +143,23 @@ class Trainer:
     def resume(self) -> None:
         self._running.set()
 
+    def set_lr(self, lr: float) -> None:
+        """A new learning rate η from the next step on; a SettingError, and no change, if out of range."""
+        self._change(lr=lr)
+        self.optimizer.lr = lr
+
     def set_patience(self, patience: int | None) -> None:
-        """Early stopping from the next validation on. Turned on mid-run, the best epoch so far
-        counts from the next validation: earlier epochs' weights were not kept."""
-        self.config.patience = patience
+        """Early stopping from the next validation on (None: off). Turned on mid-run, the best epoch
+        so far counts from the next validation: earlier epochs' weights were not kept."""
+        self._change(patience=patience)
         if patience and self._progress.best_state is None:
             self._progress.best_loss, self._progress.waited = math.inf, 0
+
+    def _change(self, **values) -> None:
+        """Settings changed mid-run, checked first by the settings' own check()."""
+        replace(self.config, **values).check()
+        for name, value in values.items():
+            setattr(self.config, name, value)
 
     @property
     def paused(self) -> bool:

@@ -370,7 +370,8 @@ def test_training_steps_give_the_reference_losses(fast, model, shape, sizes, opt
     for be in (fast, get_backend("reference")):
         net = build_model(model, shape[1:], 3, backend=be, seed=1, mean=[0.5], std=[0.3], **sizes)
         # SGD for the full-size nets: Adam magnifies float noise in gradients that are about 0
-        opt = make_optimizer(optimizer, net.parameters(), be, 0.05 if optimizer == "sgd" else 0.01, momentum=0.9)
+        lr = 0.05 if optimizer == "sgd" else 0.01
+        opt = make_optimizer(optimizer, net.parameters(), be, lr=lr, momentum=0.9, weight_decay=0.0)
         losses = []
         for _ in range(3):
             loss_value, dlogits, _ = be.classification_loss(net.forward(be.asarray(x)), be.asarray(labels))

@@ -1,7 +1,9 @@
 """A run's settings: each written once, checked once, in words, and seen by the CLI and the lab alike."""
 
 import argparse
+import ast
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 
@@ -157,3 +159,84 @@ def test_a_new_setting_is_a_flag_a_box_of_the_form_and_checked_with_no_other_edi
     assert "warm_up" in flag_settings(WithWarmUp) and "warm_up" not in flag_settings()
     with pytest.raises(SettingError, match="the warm-up must be a whole number >= 0, got -1"):
         WithWarmUp(warm_up=-1).resolved()
+
+
+# ------------------------------------------------------------------ each default and range written once
+PACKAGE = Path(__file__).resolve().parents[2] / "nnsim"
+# Where a run's settings are used: the optimizers, the trainer, the CLI, the lab and the live figures.
+SCANNED = [
+    *(PACKAGE / "engine" / name for name in ("optim.py", "trainer.py", "events.py", "runfiles.py")),
+    PACKAGE / "cli.py",
+    *sorted((PACKAGE / "tui" / "live").glob("*.py")),
+    PACKAGE / "tui" / "screens" / "lab.py",
+]
+# The learning-loop lesson's tiny network takes the lesson's own values, declared in lessons/params.py.
+OWN_VALUES = {("learning_loop.py", "__init__")}
+
+
+def _named(node) -> str | None:
+    """`lr`, `self.lr`, `config.lr`: the name a value goes by."""
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.attr if isinstance(node, ast.Attribute) else None
+
+
+def _literal(node) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+
+
+def written_settings(tree: ast.AST, names: set[str], filename: str) -> list[str]:
+    """Where a setting's default or range is written: a parameter named for a setting with a
+    number as its default, a number as the fallback of a setting (`lr or 0.01`, `x if lr is None
+    else 0.01`, `DEFAULTS.get(optimizer, 1e-3)`), or a setting compared with a number (`lr > 0`)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (filename, node.name) not in OWN_VALUES:
+            args = node.args
+            positional = args.posonlyargs + args.args
+            pairs = list(zip(positional[len(positional) - len(args.defaults) :], args.defaults, strict=True))
+            pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None]
+            found += [f"{node.name}({a.arg}=…)" for a, d in pairs if a.arg in names and _literal(d)]
+        elif isinstance(node, ast.Compare) and len(node.comparators) == 1:
+            sides = (node.left, node.comparators[0])
+            if any(_named(side) in names for side in sides) and any(_literal(side) for side in sides):
+                found.append(f"{ast.unparse(node)}")
+        elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+            if any(_named(v) in names for v in node.values) and any(_literal(v) for v in node.values):
+                found.append(ast.unparse(node))
+        elif isinstance(node, ast.IfExp) and isinstance(node.test, ast.Compare):
+            if _named(node.test.left) in names and (_literal(node.body) or _literal(node.orelse)):
+                found.append(ast.unparse(node))
+        elif isinstance(node, ast.Call) and _named(node.func) == "get" and len(node.args) == 2:
+            if _named(node.args[0]) in names and _literal(node.args[1]):
+                found.append(ast.unparse(node))
+    return found
+
+
+def test_no_default_or_range_of_a_training_setting_is_written_outside_config():
+    names = set(settings())
+    written = {
+        path.relative_to(PACKAGE.parent).as_posix(): where
+        for path in SCANNED
+        if path.name != "config.py"
+        and (where := written_settings(ast.parse(path.read_text(encoding="utf-8")), names, path.name))
+    }
+    assert written == {}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "class SGD:\n    def __init__(self, params, lr: float = 0.01, momentum=0.0): ...",
+        "def make(name, *, lr, weight_decay=0.0): ...",
+        "if not lr > 0:\n    raise ValueError",
+        "ok = 0 <= config.momentum",
+        "lr = config.lr or 1e-3",
+        "epochs = DEFAULT_EPOCHS.get(self.model, 5)",
+        "lr = 1e-3 if cfg.lr is None else cfg.lr",
+    ],
+)
+def test_the_scan_finds_a_default_or_a_range_written_again(source):
+    assert written_settings(ast.parse(source), set(settings()), "optim.py")

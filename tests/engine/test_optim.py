@@ -16,7 +16,7 @@ def param(values, grad):
 
 def test_plain_sgd_is_theta_minus_lr_grad(ref):
     p = param([1.0, -2.0], [0.5, 0.25])
-    SGD([p], ref, lr=0.1, momentum=0.0).step()
+    SGD([p], ref, lr=0.1, momentum=0.0, weight_decay=0.0).step()
     np.testing.assert_allclose(p.value, [0.95, -2.025])
 
 
@@ -31,7 +31,7 @@ def test_sgd_momentum_and_weight_decay_follow_pytorch(ref):
 
 def test_adam_first_steps(ref):
     p = param([1.0], [0.5])
-    opt = Adam([p], ref, lr=0.1)
+    opt = Adam([p], ref, lr=0.1, weight_decay=0.0)
     opt.step()  # bias-corrected: m̂ = g, v̂ = g², step = lr · g/|g| = 0.1
     assert p.value[0] == pytest.approx(0.9, abs=1e-6)
     p.grad = np.array([-0.5])
@@ -42,10 +42,14 @@ def test_adam_first_steps(ref):
     assert p.value[0] == pytest.approx(expected)
 
 
-def test_bad_settings(ref):
-    with pytest.raises(NnsimError, match="learning rate"):
-        SGD([], ref, lr=0)
-    with pytest.raises(NnsimError, match="momentum"):
-        SGD([], ref, lr=0.1, momentum=1.5)
+def test_an_unknown_optimizer_is_refused(ref):
+    # (the learning rate, momentum and weight decay are checked once, by TrainConfig: tests/engine/test_config.py)
     with pytest.raises(NnsimError, match="unknown optimizer"):
-        make_optimizer("rmsprop", [], ref, 0.1)
+        make_optimizer("rmsprop", [], ref, lr=0.1, momentum=0.0, weight_decay=0.0)
+
+
+def test_the_learning_rate_and_momentum_have_no_default_here(ref):
+    with pytest.raises(TypeError):
+        SGD([], ref, lr=0.1, weight_decay=0.0)  # momentum: TrainConfig's to choose
+    with pytest.raises(TypeError):
+        Adam([], ref, weight_decay=0.0)

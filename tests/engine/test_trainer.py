@@ -9,7 +9,7 @@ from nnsim.data.dataset import Dataset
 from nnsim.engine.checkpoint import load_checkpoint
 from nnsim.engine.config import TrainConfig
 from nnsim.engine.trainer import Trainer
-from nnsim.errors import NnsimError
+from nnsim.errors import NnsimError, SettingError
 
 
 def tiny_dataset(n=240, seed=0):
@@ -246,3 +246,31 @@ def test_patience_turned_on_mid_run_stops_early_without_a_crash():
             break
     rest = list(events)
     assert rest[-1].event == "done" and rest[-1].reason in ("early_stop", "finished")
+
+
+def test_a_new_learning_rate_mid_run_takes_effect_at_the_next_step_and_a_bad_one_changes_nothing():
+    trainer = Trainer(config(optimizer="sgd", momentum=0.0, lr=0.1), tiny_dataset())
+    events = trainer.run()
+    next(e for e in events if e.event == "step")
+    trainer.set_lr(0.025)
+    assert trainer.optimizer.lr == 0.025 and trainer.config.lr == 0.025
+    before = trainer.model.state_dict()["layers.2.bias"].copy()
+    next(events)  # one step of plain SGD: θ ← θ − η ∇θ L, with the new η
+    moved = trainer.model.state_dict()["layers.2.bias"] - before
+    assert moved == pytest.approx(-0.025 * dict(trainer.model.named_parameters())["layers.2.bias"].grad, rel=1e-4)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(SettingError) as refused:
+            trainer.set_lr(bad)
+        assert refused.value.name == "lr" and "--" not in str(refused.value)
+    assert trainer.optimizer.lr == 0.025 and trainer.config.lr == 0.025
+
+
+def test_patience_mid_run_is_checked_and_can_be_turned_off():
+    trainer = Trainer(config(), tiny_dataset())
+    with pytest.raises(SettingError) as refused:
+        trainer.set_patience(0)
+    assert refused.value.name == "patience" and trainer.config.patience is None
+    trainer.set_patience(2)
+    assert trainer.config.patience == 2
+    trainer.set_patience(None)
+    assert trainer.config.patience is None

@@ -245,8 +245,7 @@ class LabRun:
 
     def set_lr(self, lr: float) -> None:
         """A new learning rate from the next step on."""
-        self.trainer.optimizer.lr = lr
-        self.trainer.config.lr = lr
+        self.trainer.set_lr(lr)
         with self._lock:
             self.figures.log.append(f"learning rate set to {lr:g} at step {self.trainer.steps}")
 
@@ -355,10 +354,11 @@ class LabRun:
         return confusion, samples
 
     def logits(self, images: np.ndarray) -> np.ndarray:
-        """The network's scores for images (N, C, H, W), in batches of 500, as float64."""
+        """The network's scores for images (N, C, H, W), in evaluation batches, as float64."""
         trainer, out = self.trainer, []
-        for start in range(0, len(images), 500):
-            out.append(np.asarray(trainer.be.to_numpy(trainer.forward(images[start : start + 500])), np.float64))
+        batch = trainer.config.eval_batch_size
+        for start in range(0, len(images), batch):
+            out.append(np.asarray(trainer.be.to_numpy(trainer.forward(images[start : start + batch])), np.float64))
         return np.concatenate(out) if out else np.zeros((0, trainer.dataset.classes))
 
     def look_inside(self) -> Inside:

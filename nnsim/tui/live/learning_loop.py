@@ -107,8 +107,7 @@ class LearningLoop:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self.trainer.optimizer.lr = value
-        self.trainer.config.lr = value
+        self.trainer.set_lr(value)
 
     def step(self) -> str:
         """Run the next phase of one training step on all training points; returns its name."""

@@ -72,7 +72,7 @@ def pulls_as_p_falls(p_true) -> tuple[np.ndarray, np.ndarray]:
     return np.array(ce), np.array(se)
 
 
-def loss_curve(p_true: np.ndarray, gamma: float, alpha: float = 1.0) -> np.ndarray:
+def loss_curve(p_true: np.ndarray, gamma: float, alpha: float) -> np.ndarray:
     """Focal loss against p(true) (γ = 0 is cross-entropy), by the engine, for a two-class prediction."""
     p = np.clip(np.asarray(p_true, dtype=np.float64), 1e-6, 1 - 1e-6)
     logits = np.log(np.stack([p, 1 - p], axis=1))
