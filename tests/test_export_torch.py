@@ -13,7 +13,8 @@ import pytest
 from nnsim.data.dataset import Dataset
 from nnsim.data.datasets import load_dataset
 from nnsim.engine.checkpoint import load_checkpoint
-from nnsim.engine.trainer import TrainConfig, Trainer
+from nnsim.engine.config import TrainConfig
+from nnsim.engine.trainer import Trainer
 from nnsim.export import export_pytorch
 from tests.test_cli import ROOT, assert_one_line_error, nnsim
 

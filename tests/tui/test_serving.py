@@ -160,7 +160,7 @@ def test_each_place_refuses_a_path_outside_through_the_one_rule(shared, tmp_path
 async def test_the_lab_and_draw_screens_refuse_a_path_outside_through_the_one_rule(shared, tmp_path, monkeypatch):
     """The lab's resume (r), its start with a "save to" outside the tab's folder (space), and the draw
     screen's path box: each says no, and serving.allows was asked about that very path."""
-    from nnsim.engine.trainer import TrainConfig
+    from nnsim.engine.config import TrainConfig
     from nnsim.tui.screens.draw import DrawScreen
     from nnsim.tui.screens.lab import LabScreen
 
