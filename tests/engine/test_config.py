@@ -240,3 +240,15 @@ def test_no_default_or_range_of_a_training_setting_is_written_outside_config():
 )
 def test_the_scan_finds_a_default_or_a_range_written_again(source):
     assert written_settings(ast.parse(source), set(settings()), "optim.py")
+
+
+def test_a_training_run_from_the_command_line_checks_its_settings_once(monkeypatch, capsys):
+    from nnsim.cli import main
+
+    checks = []
+    real = TrainConfig.check
+    monkeypatch.setattr(TrainConfig, "check", lambda self: (checks.append(self), real(self)))
+    flags = ["--model", "mlp", "--data", "shapes", "--backend", "reference", "--max-steps", "1", "--json"]
+    assert main(["train", *flags]) == 0
+    assert len(checks) == 1
+    assert '"event": "done"' in capsys.readouterr().out
