@@ -128,9 +128,9 @@ def _add_lab(sub) -> None:
         "lab",
         help="the app at the lab: train a network and watch it learn",
         description="Open the nnsim app at the lab, set up with the same flags as `nnsim train`; "
-        "--start begins training at once. In the lab: space starts, pauses and resumes, . runs one "
-        "step while paused, x stops, r resumes from the checkpoint, d draws a digit for the network to "
-        "read, f applies the training doctor's fix, 1-4 switch between curves, inside, compare and log. "
+        "--start begins training at once. In the lab: space starts, pauses and resumes, . runs one step while paused, "
+        "x stops, r resumes from the checkpoint, e exports it to PyTorch, d draws a digit for the network to read, "
+        "f applies the training doctor's fix, 1-4 switch between curves, inside, compare and log. "
         "Runs are kept in $NNSIM_HOME/lab (else your data folder) unless --checkpoint names a file; "
         "beside it: NAME.best.npz (the best epoch's weights), NAME.figures.json and NAME.steps.csv.",
         formatter_class=_DefaultsHelp,

@@ -1,9 +1,10 @@
 """The README's pictures of the lab, drawn by the app itself (SVG, 120×40).
 
-    python scripts/lab_screenshots.py [--out docs/screenshots]
+    python scripts/lab_screenshots.py [--out docs/screenshots] [--only export]
 
 Trains the default CNN on mnist-mini in the lab (and a ViT beside it for the comparison), then
-saves: the curves, inside the network, the comparison, and a digit drawn with the mouse.
+saves: the curves, inside the network, the comparison, and a digit drawn with the mouse. Then a
+run exported to PyTorch from the lab's files (`e`).
 """
 
 from __future__ import annotations
@@ -47,12 +48,31 @@ async def shoot(out: Path) -> None:
         app.save_screenshot(str(out / "lab-draw.svg"))
 
 
+async def shoot_export(out: Path) -> None:
+    from nnsim.engine.trainer import TrainConfig
+    from nnsim.tui.app import NnsimApp
+    from nnsim.tui.progress import ProgressStore
+
+    app = NnsimApp(progress=ProgressStore(in_memory=True), lab=TrainConfig(model="cnn", data="mnist-mini", epochs=2))
+    async with app.run_test(size=(120, 40)) as pilot:
+        lab = app.screen
+        await pilot.press("space")
+        while lab.session is None or lab.session.state != "finished":
+            await pilot.pause(0.2)
+        await pilot.click("#lab-export")
+        await pilot.pause(0.5)
+        app.save_screenshot(str(out / "lab-export.svg"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--only", choices=("export",), help="take only this picture")
     args = parser.parse_args()
     os.environ.setdefault("NNSIM_HOME", tempfile.mkdtemp(prefix="nnsim-shots-"))
-    asyncio.run(shoot(args.out.resolve()))
+    if args.only is None:
+        asyncio.run(shoot(args.out.resolve()))
+    asyncio.run(shoot_export(args.out.resolve()))
 
 
 if __name__ == "__main__":

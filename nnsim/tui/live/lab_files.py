@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from nnsim.engine.runfiles import check_targets, claim, free_name
+from nnsim.errors import NnsimError
 
 _served_folder: Path | None = None  # a served tab's own folder: one a process, removed when it ends
 
@@ -72,7 +73,6 @@ def export_to_pytorch(checkpoint: Path, own_folder: Path) -> Path:
     """The run's checkpoint as PyTorch files (`nnsim export --to pytorch`), in a new folder beside
     it: NAME-pytorch, or NAME-pytorch-2, … where that one holds files already (never overwritten)."""
     from nnsim import serving
-    from nnsim.errors import NnsimError
     from nnsim.export import export_pytorch
 
     serving.check(checkpoint, own_folder=own_folder)
@@ -85,3 +85,14 @@ def export_to_pytorch(checkpoint: Path, own_folder: Path) -> Path:
         folder = checkpoint.with_name(f"{checkpoint.stem}-pytorch-{number}")
     export_pytorch(checkpoint, folder)
     return folder
+
+
+def export_message(checkpoint: Path, own_checkpoint: Path) -> tuple[str, bool]:
+    """What the lab says when asked to export: where the PyTorch files went, or why none were written."""
+    if str(checkpoint) in ("", "."):
+        return "type the run's checkpoint into save to, then export it", True
+    try:
+        folder = export_to_pytorch(checkpoint.expanduser(), own_checkpoint.parent)
+    except (NnsimError, OSError) as error:
+        return f"could not export: {error}", True
+    return f"exported to PyTorch: {folder.name}/ beside the checkpoint (model.py, example.py; pip install torch)", False

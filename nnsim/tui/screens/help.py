@@ -28,6 +28,7 @@ HELP = """\
 | lab | x | stop (the checkpoint in "save to" keeps where it was) |
 | lab | r | resume from the checkpoint in "save to" |
 | lab | s | save the paused or finished run to "save to" |
+| lab | e | the checkpoint in "save to" as PyTorch files, in a new folder beside it (Torch) |
 | lab | y | loss curve on a log scale |
 | lab | f, o | apply the training doctor's fix; open the lesson that explains it |
 | lab | d | draw a digit (or type an image's path) for the network to read |

@@ -33,7 +33,7 @@ from nnsim.tui.lab_views import (
 )
 from nnsim.tui.live.doctor import Hint, diagnose
 from nnsim.tui.live.lab import COMPARISONS, SIZES, LabFigures
-from nnsim.tui.live.lab_files import data_allowed, default_checkpoint, save_as
+from nnsim.tui.live.lab_files import data_allowed, default_checkpoint, export_message, save_as
 from nnsim.tui.live.lab_settings import BOXES, LIVE_SETTINGS, SETTING_WORDS, parse
 from nnsim.tui.live.run_control import (
     CLOSE_SECONDS,
@@ -83,6 +83,7 @@ class LabScreen(NnsimScreen):
         Binding("d", "draw", "Draw"),
         Binding("s", "save_as", "Save", show=False),
         Binding("r", "resume_run", "Resume", show=False),
+        Binding("e", "export", "PyTorch", show=False),
         Binding("1", "tab('curves')", "Curves", show=False),
         Binding("2", "tab('inside')", "Inside", show=False),
         Binding("3", "tab('compare')", "Compare", show=False),
@@ -193,6 +194,7 @@ class LabScreen(NnsimScreen):
             yield Button("■ Stop", id="lab-stop", compact=True)
             yield Button("Save", id="lab-save", compact=True)
             yield Button("Resume", id="lab-resume", compact=True)
+            yield Button("Torch", id="lab-export", compact=True, tooltip="e: this run's checkpoint as PyTorch files")
             yield Button("Draw", id="lab-draw", compact=True)
             yield Line(id="lab-refused")
         yield Line(id="lab-status")
@@ -360,6 +362,9 @@ class LabScreen(NnsimScreen):
             return
         self._start(resume=str(path))
 
+    def action_export(self) -> None:
+        self._status(*export_message(Path(self.query_one("#lab-checkpoint", Input).value.strip()), self.own_checkpoint))
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         {
@@ -368,6 +373,7 @@ class LabScreen(NnsimScreen):
             "lab-stop": self.action_stop,
             "lab-save": self.action_save_as,
             "lab-resume": self.action_resume_run,
+            "lab-export": self.action_export,
             "lab-draw": self.action_draw,
         }[event.button.id]()
 
