@@ -5,7 +5,8 @@ import json
 
 from textual.widgets import Input
 
-from nnsim.engine.checkpoint import load_checkpoint
+from nnsim.engine.checkpoint import load_checkpoint, save_checkpoint
+from nnsim.engine.models import build_model
 from tests.tui.conftest import shown
 from tests.tui.test_lab import lab_app, until
 
@@ -48,3 +49,18 @@ async def test_a_damaged_checkpoint_is_one_message_and_no_folder(tmp_path):
         await pilot.press("e")
         assert "could not export" in shown(app.screen.query_one("#lab-status"))
     assert [p.name for p in tmp_path.iterdir()] == ["run.npz"]
+
+
+async def test_served_a_checkpoint_outside_the_tabs_own_folder_is_not_exported(tmp_path, monkeypatch):
+    from nnsim.serving import SERVED
+
+    theirs = tmp_path / "theirs.npz"
+    save_checkpoint(theirs, build_model("mlp", (1, 4, 4), 2, hidden=[3]))
+    monkeypatch.setenv(SERVED, "")
+    app = lab_app()  # served: its runs live in the tab's own folder
+    async with app.run_test(size=(120, 40)) as pilot:
+        lab = app.screen
+        lab.query_one("#lab-checkpoint", Input).value = str(theirs)
+        await pilot.press("e")
+        assert "this tab's own folder" in shown(lab.query_one("#lab-status"))
+    assert [p.name for p in tmp_path.iterdir()] == ["theirs.npz"]
