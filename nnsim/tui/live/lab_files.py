@@ -87,6 +87,9 @@ def export_to_pytorch(checkpoint: Path, own_folder: Path) -> Path:
     return folder
 
 
+EXPORT_TIP = "e: the checkpoint in save to as PyTorch files (model.py, weights, example.py) beside it"
+
+
 def export_message(checkpoint: Path, own_checkpoint: Path) -> tuple[str, bool]:
     """What the lab says when asked to export: where the PyTorch files went, or why none were written."""
     if str(checkpoint) in ("", "."):

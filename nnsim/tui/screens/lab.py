@@ -33,7 +33,7 @@ from nnsim.tui.lab_views import (
 )
 from nnsim.tui.live.doctor import Hint, diagnose
 from nnsim.tui.live.lab import COMPARISONS, SIZES, LabFigures
-from nnsim.tui.live.lab_files import data_allowed, default_checkpoint, export_message, save_as
+from nnsim.tui.live.lab_files import EXPORT_TIP, data_allowed, default_checkpoint, export_message, save_as
 from nnsim.tui.live.lab_settings import BOXES, LIVE_SETTINGS, SETTING_WORDS, parse
 from nnsim.tui.live.run_control import (
     CLOSE_SECONDS,
@@ -194,7 +194,7 @@ class LabScreen(NnsimScreen):
             yield Button("■ Stop", id="lab-stop", compact=True)
             yield Button("Save", id="lab-save", compact=True)
             yield Button("Resume", id="lab-resume", compact=True)
-            yield Button("Torch", id="lab-export", compact=True, tooltip="e: this run's checkpoint as PyTorch files")
+            yield Button("Torch", id="lab-export", compact=True, action="screen.export", tooltip=EXPORT_TIP)
             yield Button("Draw", id="lab-draw", compact=True)
             yield Line(id="lab-refused")
         yield Line(id="lab-status")
@@ -373,7 +373,6 @@ class LabScreen(NnsimScreen):
             "lab-stop": self.action_stop,
             "lab-save": self.action_save_as,
             "lab-resume": self.action_resume_run,
-            "lab-export": self.action_export,
             "lab-draw": self.action_draw,
         }[event.button.id]()
 
