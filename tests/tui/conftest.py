@@ -1,11 +1,19 @@
+import time
 from pathlib import Path
 
 import pytest
+import textual._wait
 
 from nnsim.tui.app import NnsimApp
 from nnsim.tui.progress import ProgressStore
 
 LESSONS = Path(__file__).resolve().parents[2] / "lessons"
+
+# Textual's pilot waits after each key and mouse event until "the process" is idle, judged by its
+# CPU time; a training or reading worker keeps the process busy, so each wait ran to its 1 s cap (a
+# lab test pressing 500 keys during training waited 1,000 s). The app handles events on the thread
+# that waits, so idle is judged by that thread's CPU time: the same wait as in a quiet process.
+textual._wait.process_time = time.thread_time
 
 
 @pytest.fixture(autouse=True)
