@@ -72,15 +72,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Given(argparse.Action):
+    """Stores a flag's value and remembers that it was given: a flag given wins over the
+    experiment file's setting, a flag left at its default does not."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given = {*getattr(namespace, "given", ()), self.dest}
+
+
 def add_train_flags(parser: argparse.ArgumentParser, config=None) -> None:
     """One flag per setting of TrainConfig (or of `config`, a subclass) that is a flag, with its
-    default, choices and help: a new setting there is a new flag here."""
+    default, choices and help: a new setting there is a new flag here; and --config FILE."""
     from nnsim.engine.config import TrainConfig, flag_name, flag_settings
 
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="an experiment file (TOML; its keys are these flags' names with underscores, e.g. batch_size); "
+        "flags given here override it",
+    )
     for name, (default, setting) in flag_settings(config or TrainConfig).items():
         parser.add_argument(
             flag_name(name),
             dest=name,
+            action=_Given,
             type=_reader(name, setting),
             choices=setting.choices or None,
             default=default,
@@ -104,11 +122,27 @@ def _reader(name: str, setting):
 
 
 def train_config(args, config=None):
-    """The TrainConfig (or `config`, a subclass) that parsed train flags describe."""
+    """The TrainConfig (or `config`, a subclass) that parsed train flags describe: the experiment
+    file's settings (--config), if one is named, with the flags given on top."""
     from nnsim.engine.config import TrainConfig, flag_settings
 
     config = config or TrainConfig
-    return config(**{name: getattr(args, name) for name in flag_settings(config)})
+    flags = {name: getattr(args, name) for name in flag_settings(config)}
+    experiment = _experiment(args)
+    if experiment is None:
+        return config(**flags)
+    return config(**{**experiment.settings, **{name: flags[name] for name in getattr(args, "given", ())}})
+
+
+def _experiment(args):
+    """The experiment file --config names (read once), or None."""
+    if getattr(args, "config", None) is None:
+        return None
+    if getattr(args, "experiment", None) is None:
+        from nnsim.engine.experiment import read_experiment
+
+        args.experiment = read_experiment(args.config)
+    return args.experiment
 
 
 def _add_train(sub) -> None:
@@ -267,6 +301,13 @@ def cmd_train(args) -> int:
     from nnsim.engine.trainer import Trainer
 
     config = train_config(args)
+    experiment = _experiment(args)
+    if experiment is not None and experiment.compare is not None:
+        print(
+            f"nnsim: note: {args.config}'s [compare] is the lab's second run (nnsim lab --config); "
+            "train runs the first",
+            file=sys.stderr,
+        )
     trainer = Trainer(config)  # checks the settings before it loads anything
     for warning in [*trainer.dataset.warnings, *trainer.warnings]:
         print(f"nnsim: warning: {warning}", file=sys.stderr)
@@ -511,11 +552,13 @@ def cmd_app(args) -> int:
 
 def cmd_lab(args) -> int:
     config = train_config(args)
-    config.check()  # the flags, before the app opens
-    return _run_app(lesson=None, lab=config, start=args.start)
+    config.check()  # the flags and the file, before the app opens
+    experiment = _experiment(args)
+    compare = experiment.compare if experiment is not None else None
+    return _run_app(lesson=None, lab=config, start=args.start, compare=compare)
 
 
-def _run_app(lesson: Path | None, lab=None, start: bool = False) -> int:
+def _run_app(lesson: Path | None, lab=None, start: bool = False, compare: dict | None = None) -> int:
     import os
 
     # A Textual driver named in the environment (textual-serve's web driver) needs no terminal.
@@ -527,7 +570,7 @@ def _run_app(lesson: Path | None, lab=None, start: bool = False) -> int:
     # The cpu kernels compile in the background while the learner reads; a lab that trains at
     # once compiles them itself, at full priority.
     warm_up = None if start else background_command()
-    app = NnsimApp(lesson=lesson, lab=lab, start=start, warm_up=warm_up)
+    app = NnsimApp(lesson=lesson, lab=lab, start=start, warm_up=warm_up, compare=compare)
     app.run()
     return app.return_code or 0  # Textual's 1 when the app ended on an error
 

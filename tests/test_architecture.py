@@ -82,7 +82,7 @@ SHARED = {"nnsim", "nnsim.errors", "nnsim.resources", "nnsim.atomic", "nnsim.saf
 ROOMS = {  # what each room of docs/architecture.md may import, beyond itself and the shared modules
     "nnsim.data": set(),
     "nnsim.engine": {"nnsim.data"},
-    "nnsim.lessons": {"nnsim.engine.activations"},
+    "nnsim.lessons": {"nnsim.engine.activations", "nnsim.engine.experiment"},
 }
 
 

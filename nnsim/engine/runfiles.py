@@ -1,7 +1,8 @@
 """The files a run writes, and the rules for writing them.
 
-A run is named by its checkpoint, NAME.npz. The lab writes three more files beside it: NAME.best.npz
-(the best weights so far), NAME.figures.json and NAME.steps.csv (its curves). Before training, each
+A run is named by its checkpoint, NAME.npz. The lab writes four more files beside it: NAME.best.npz
+(the best weights so far), NAME.figures.json and NAME.steps.csv (its curves), and NAME.toml (its
+settings, an experiment file that repeats it: nnsim.engine.experiment). Before training, each
 is checked: it can be written, it is not the data set the run trains on, and it is not a file that
 no run wrote or a checkpoint of another network (those are never overwritten without a new name).
 While training, a save that fails never ends the run: `Saves` remembers it and says where nothing
@@ -24,6 +25,7 @@ from nnsim.atomic import check_writable
 from nnsim.errors import NnsimError
 
 STEP_COLUMNS = "step,epoch,loss,smoothed_loss,accuracy"  # the first line of NAME.steps.csv
+EXPERIMENT_HEADER = "# nnsim experiment"  # how NAME.toml begins (nnsim.engine.experiment)
 NETWORK_KEYS = ("model", "input_shape", "classes", "sizes")  # what makes two checkpoints the same network
 
 
@@ -54,8 +56,12 @@ class RunFiles:
         return self._beside(".steps.csv")
 
     @property
-    def all(self) -> tuple[Path, Path, Path, Path]:
-        return self.checkpoint, self.best, self.figures, self.steps
+    def experiment(self) -> Path:
+        return self._beside(".toml")
+
+    @property
+    def all(self) -> tuple[Path, ...]:
+        return self.checkpoint, self.best, self.figures, self.steps, self.experiment
 
     def _beside(self, suffix: str) -> Path:
         return self.checkpoint.with_name(self.checkpoint.stem + suffix)
@@ -92,11 +98,13 @@ def _written_by_a_run(path: Path, network: dict) -> str:
         written = _first_line(path) == STEP_COLUMNS
     elif path.name.endswith(".figures.json"):
         written = _is_figures(path)
+    elif path.suffix == ".toml":
+        written = _first_line(path).startswith(EXPERIMENT_HEADER)
     else:
         return _same_network(path, network)
     if not written:
         raise NnsimError(f"{path}: not a file an nnsim run wrote; nnsim will not overwrite it (choose another name)")
-    return "its figures"
+    return "its settings" if path.suffix == ".toml" else "its figures"
 
 
 def _same_network(path: Path, network: dict) -> str:

@@ -26,6 +26,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from nnsim.engine.experiment import key_line
 from nnsim.lessons.params import WIDGET_PARAMS, QuizParams
 
 FRONT_MATTER = "+++"
@@ -179,7 +180,9 @@ def _widget_block(path: Path, lines: list[str], line: int, errors: list[str]) ->
             accepted[key] = float(value) if hints[key] is float else value
     before = len(errors)
     params = spec(**accepted)
-    errors.extend(f"{path}:{line}: {problem}" for problem in params.problems())
+    for problem in params.problems():  # a message, or (the keys it is about, the message)
+        keys, problem = problem if isinstance(problem, tuple) else ((), problem)
+        errors.append(f"{path}:{key_line(lines, keys, first=line + 1) if keys else line}: {problem}")
     return WidgetBlock(name, params, line, predict) if len(errors) == before else None
 
 
@@ -244,7 +247,8 @@ def _describe(hint) -> str:
 
 
 def _kind(kind) -> str:
-    return {str: "text", int: "a whole number", float: "a number", bool: "true or false"}.get(kind, kind.__name__)
+    words = {str: "text", int: "a whole number", float: "a number", bool: "true or false", dict: "a table"}
+    return words.get(kind, kind.__name__)
 
 
 def lesson_files(folder: Path) -> list[Path]:

@@ -260,6 +260,32 @@ class LessonLinksParams(Params):
         return found + [f"'lessons' holds {n}: a lesson number is 1 or more" for n in self.lessons if n < 1]
 
 
+@widget("lab_link", "LabLink")
+@dataclass
+class LabLinkParams(Params):
+    """Try it in the lab: a button (and the key L) that opens the lab with these settings."""
+
+    watch: str = ""  # what to watch in the lab, in a sentence
+    start: bool = False  # begin training as the lab opens (else it waits for space)
+    settings: dict = field(default_factory=dict)  # an experiment's settings: model, data, lr, … ([settings])
+    compare: dict = field(default_factory=dict)  # what the comparison's second run changes ([compare])
+
+    def problems(self) -> list:
+        """Problems of the settings come as (their keys, the message), so that the line is the key's."""
+        from nnsim.engine.experiment import COMPARE, NOT_COMPARED, experiment_problems
+
+        found: list = [] if self.watch.strip() else ["'watch' must say, in a sentence, what to look at in the lab"]
+        found += [(("settings", k), f"'{k}' is the lab's to choose") for k in NOT_COMPARED if k in self.settings]
+        if COMPARE in self.settings:
+            return found + [
+                (("settings", COMPARE), "the comparison is a table of its own, [compare], not in [settings]")
+            ]
+        values = {**self.settings, **({COMPARE: self.compare} if self.compare else {})}
+        for keys, message in experiment_problems(values):
+            found.append((keys if keys[0] == COMPARE else ("settings", *keys), message))
+        return found
+
+
 @widget("imbalance", "ImbalanceDemo")
 @dataclass
 class ImbalanceParams(Params):

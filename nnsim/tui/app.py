@@ -36,13 +36,15 @@ class NnsimApp(App):
         lab=None,
         start=False,
         warm_up: list[str] | None = None,
+        compare: dict | None = None,
     ):
         """lesson: open this lesson file (the learner's own or a shipped one) instead of home.
-        lab: a TrainConfig to open the lab with (start: begin training at once).
+        lab: a TrainConfig to open the lab with (start: begin training at once; compare: the
+        settings a comparison's second run changes, an experiment file's [compare]).
         warm_up: a command that compiles the cpu kernels in the background, started once the
         first screen has painted (nnsim.engine.backends.warm.background_command)."""
         super().__init__()
-        self.lab_config, self.lab_start = lab, start
+        self.lab_config, self.lab_start, self.lab_compare = lab, start, compare
         self.warm_up_command, self.warm_up_process = warm_up, None
         if progress is None:
             from nnsim import serving
@@ -85,7 +87,21 @@ class NnsimApp(App):
         config, start = self.lab_config, self.lab_start
         if config is not None:
             self.lab_config, self.lab_start = replace(config, resume=None), False
-        self.push_screen(LabScreen(config, start=start))
+        self.push_screen(LabScreen(config, start=start, compare=self.lab_compare))
+
+    def open_lab(self, link) -> None:
+        """The lab with a lesson's experiment (LabLinkParams) loaded, over the lesson: escape comes
+        back to it. Not while another lab trains: one run at a time."""
+        from nnsim.tui.live.run_control import ENDED
+        from nnsim.tui.screens.lab import LabScreen
+
+        if any(isinstance(screen, LabScreen) and screen.state not in ENDED for screen in self.screen_stack):
+            self.notify("The lab is training a run: stop it there first (l goes to it).", severity="warning")
+            return
+        from nnsim.engine.experiment import Experiment
+
+        config = Experiment(settings=dict(link.settings)).config()
+        self.push_screen(LabScreen(config, start=link.start, compare=dict(link.compare) or None))
 
     async def action_quit(self) -> None:
         """Quit; a lab's run (under whatever screen) stops and saves first."""

@@ -137,7 +137,7 @@ def norms_table(f: LabFigures) -> Table:
     return table
 
 
-def summary_table(runs: list[LabFigures], configs: list) -> Table:
+def summary_table(runs: list[LabFigures], configs: list, names: list[str] = ()) -> Table:
     table = Table(title="the two runs", title_justify="left", box=None, padding=(0, 1))
     table.add_column("")
     for figures in runs:
@@ -155,9 +155,34 @@ def summary_table(runs: list[LabFigures], configs: list) -> Table:
         ("images/s", lambda f: f"{f.samples_per_s:,.0f}"),
         ("seconds", lambda f: f"{f.seconds:.1f}"),
     ]
-    for name, value in rows:
+    for name, value in rows + _recall_rows(runs, names):
         table.add_row(name, *(value(f) for f in runs))
     return table
+
+
+def _recall_rows(runs: list[LabFigures], names: list[str]) -> list:
+    """Recall (the share of a class's validation images predicted as that class) of the rarest
+    class, and its mean over the classes: what a loss for rare classes is meant to raise."""
+    confusion = runs[0].confusion
+    if confusion is None or len(names) != len(confusion):
+        return []
+    counts = confusion.sum(axis=1)
+    rare = int(np.argmin(counts))
+
+    def recall(f: LabFigures, index: int) -> float:
+        row = f.confusion[index]
+        return row[index] / max(row.sum(), 1)
+
+    def mean_recall(f: LabFigures) -> str:
+        return f"{np.mean([recall(f, i) for i in range(len(f.confusion))]):.0%}" if f.confusion is not None else "–"
+
+    return [
+        (
+            f"recall of {names[rare]} (rarest: {counts[rare]} images)",
+            lambda f: f"{recall(f, rare):.0%}" if f.confusion is not None else "–",
+        ),
+        ("mean recall over the classes", mean_recall),
+    ]
 
 
 def clear_plot(plot: PlotextPlot):

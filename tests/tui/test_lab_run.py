@@ -14,6 +14,7 @@ from textual.widgets import Input, Select
 
 from nnsim.engine.checkpoint import load_checkpoint
 from nnsim.engine.config import TrainConfig
+from nnsim.engine.runfiles import run_files
 from nnsim.engine.trainer import Trainer
 from nnsim.tui.app import NnsimApp
 from nnsim.tui.live.lab import LabRun, best_path, figure_paths
@@ -58,7 +59,7 @@ def steps_of(checkpoint) -> list[int]:
 
 def assert_one_run_on_disk(checkpoint) -> None:
     """The run's files, each loadable, its steps strictly increasing, and nothing else in the folder."""
-    names = {checkpoint.name, best_path(checkpoint).name, *(path.name for path in figure_paths(checkpoint))}
+    names = {path.name for path in run_files(checkpoint).all}
     assert {path.name for path in checkpoint.parent.iterdir()} <= names
     _, meta = load_checkpoint(checkpoint)
     steps = steps_of(checkpoint)

@@ -395,9 +395,9 @@ def test_no_lesson_widget_takes_a_key_the_lesson_screen_or_the_app_owns():
     from nnsim.tui.app import NnsimApp
     from nnsim.tui.screens.lesson import LessonScreen
 
-    owned = {b.key for b in LessonScreen.BINDINGS if b.action in ("next", "previous", "home")}
+    owned = {b.key for b in LessonScreen.BINDINGS if b.action in ("next", "previous", "home", "lab_link")}
     owned |= {b.key for b in NnsimApp.BINDINGS}
-    assert {"right", "n", "left", "p", "escape", "l", "q"} <= owned
+    assert {"right", "n", "left", "p", "escape", "L", "l", "q"} <= owned
     checked = 0
     for info in pkgutil.iter_modules(package.__path__):
         module = importlib.import_module(f"{package.__name__}.{info.name}")

@@ -75,7 +75,7 @@ def flat(f: LabFigures, lr: float) -> Hint | None:
 
 
 def overfitting(f: LabFigures, lr: float) -> Hint | None:
-    if not f.val_accuracies or not f.train_accuracies:
+    if not f.val_accuracies or not f.train_accuracies or f.reason == "early_stop":  # its fix has been applied
         return None
     gap = f.train_accuracies[-1] - f.val_accuracies[-1]
     rising = len(f.val_losses) >= 2 and f.val_losses[-1] > min(f.val_losses)

@@ -22,6 +22,7 @@ import numpy as np
 from nnsim.atomic import write_atomically
 from nnsim.engine.checkpoint import save_checkpoint
 from nnsim.engine.config import TrainConfig
+from nnsim.engine.experiment import changed_settings, changes_words, second_config, write_experiment
 from nnsim.engine.losses import softmax
 from nnsim.engine.runfiles import Saves, check_targets, run_files
 from nnsim.engine.trainer import Trainer
@@ -65,28 +66,27 @@ COMPARISONS = {
     "lr-up": ("vs learning rate × 10", "lr", lambda lr: lr * 10),
     "lr-down": ("vs learning rate ÷ 10", "lr", lambda lr: lr / 10),
 }
+GIVEN = "given"  # the comparison an experiment file or a lesson's lab link gives
 
 
-def compared(config: TrainConfig, key: str) -> TrainConfig | None:
-    """The second configuration of a comparison: `config` (resolved) with one setting changed."""
+def compared(config: TrainConfig, key: str, given: dict | None = None) -> TrainConfig | None:
+    """The second configuration of a comparison: `config` (resolved) with one setting changed, or
+    with the changes an experiment file's [compare] gives (`key` "given")."""
+    return None if key == "none" else second_config(config, comparison(config, key, given)).resolved()
+
+
+def comparison_options(given: dict | None = None) -> list[tuple[str, str]]:
+    """The lab's comparisons, (label, key), and the one it was opened with (a file's, a lesson's)."""
+    options = [(label, key) for key, (label, *_) in COMPARISONS.items()]
+    return options + ([(f"vs {changes_words(given)}", GIVEN)] if given else [])
+
+
+def comparison(config: TrainConfig, key: str, given: dict | None = None) -> dict:
+    """The settings the second run of comparison `key` changes, and their values."""
+    if key == GIVEN:
+        return dict(given or {})
     _, name, value = COMPARISONS[key]
-    if name is None:
-        return None
-    new = value(getattr(config, name)) if callable(value) else value
-    changed = replace(config, **{name: new, "checkpoint": second_checkpoint(config.checkpoint), "resume": None})
-    if name == "model":  # each network its own sizes
-        changed = replace(changed, sizes={})
-    if name == "optimizer":  # and each optimizer its own default learning rate
-        changed = replace(changed, lr=None)
-    return changed.resolved()
-
-
-def second_checkpoint(checkpoint: str | None) -> str | None:
-    """Where the second run of a comparison keeps its files: beside the first's, NAME-B.npz."""
-    if not checkpoint:
-        return None
-    path = Path(checkpoint)
-    return str(path.with_name(f"{path.stem}-B{path.suffix or '.npz'}"))
+    return {name: value(getattr(config, name)) if callable(value) else value}
 
 
 def differences(a: TrainConfig, b: TrainConfig) -> list[tuple[str, str, str]]:
@@ -177,6 +177,9 @@ class LabRun:
     def __init__(self, config: TrainConfig, label: str = "A"):
         self.trainer = Trainer(config)
         trainer = self.trainer
+        self.began_with = replace(trainer.config)  # the settings it starts with, for NAME.toml
+        self.compare: dict | None = None  # what the comparison's second run changes (LabSession)
+        self.changed: list[str] = []  # settings changed mid-run: NAME.toml says so
         self.saves = Saves()
         self._unsaved_best: SimpleNamespace | None = None  # best weights whose save failed, tried again
         notes = self._check_files()
@@ -246,14 +249,12 @@ class LabRun:
     def set_lr(self, lr: float) -> None:
         """A new learning rate from the next step on."""
         self.trainer.set_lr(lr)
-        with self._lock:
-            self.figures.log.append(f"learning rate set to {lr:g} at step {self.trainer.steps}")
+        self._changed(f"learning rate set to {lr:g} at step {self.trainer.steps}")
 
     def set_patience(self, patience: int) -> None:
         """Early stopping from the next validation on (keeps the best epoch's weights)."""
         self.trainer.set_patience(patience)
-        with self._lock:
-            self.figures.log.append(f"early stopping on: patience {patience} epochs")
+        self._changed(f"early stopping on: patience {patience} epochs, at step {self.trainer.steps}")
 
     def change(self, lr=None, patience=None, **loss) -> None:
         """Settings checked already (TrainConfig.check), from the next step on: the learning rate,
@@ -264,8 +265,13 @@ class LabRun:
             self.set_patience(patience)
         for name, value in loss.items():
             setattr(self.trainer.config, name, value)
-            with self._lock:
-                self.figures.log.append(f"focal {'α' if name == 'alpha' else 'γ'} set to {_value(value)}")
+            symbol = "α" if name == "alpha" else "γ"
+            self._changed(f"focal {symbol} set to {_value(value)} at step {self.trainer.steps}")
+
+    def _changed(self, what: str) -> None:
+        with self._lock:
+            self.figures.log.append(what)
+            self.changed.append(what)
 
     # ---------------------------------------------------------------- the run (worker thread)
     def events(self):
@@ -444,7 +450,16 @@ class LabRun:
             handle.write(out.getvalue().encode())
 
         self.saves.attempt(paths[1], lambda: write_atomically(paths[1], write))
+        self.save_settings(run_files(self.checkpoint).experiment)
         figures.save_problem = self.saves.problem()
+
+    def save_settings(self, path: Path) -> None:
+        """NAME.toml: the settings the run began with (and its comparison's), to repeat it exactly;
+        settings changed mid-run are named in it, as comments (a repeat begins without them)."""
+        notes = [f"changed mid-run (not repeated): {what}" for what in self.changed]
+        if self.trainer.config.resume:
+            notes.append(f"resumed from {self.trainer.config.resume}: a repeat starts from new weights")
+        self.saves.attempt(path, lambda: write_experiment(path, self.began_with, self.compare, tuple(notes)))
 
     def _restore_figures(self, checkpoint: Path) -> None:
         """After a resume: the curves so far, from the figures saved beside the checkpoint."""
@@ -526,6 +541,8 @@ class LabSession:
 
     def __init__(self, runs: list[LabRun]):
         self.runs = runs
+        if len(runs) == 2:  # A's NAME.toml keeps the comparison: what B changes
+            runs[0].compare = changed_settings(runs[0].began_with, runs[1].began_with)
         self.busy = threading.Lock()  # held while the worker steps
         self._turn = threading.Condition()
         self._paused = False

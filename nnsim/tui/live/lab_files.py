@@ -9,7 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
-from nnsim.engine.runfiles import check_targets, claim, free_name
+from nnsim.engine.runfiles import check_targets, claim, free_name, run_files
 from nnsim.errors import NnsimError
 
 _served_folder: Path | None = None  # a served tab's own folder: one a process, removed when it ends
@@ -45,14 +45,17 @@ def _tab_folder() -> Path:
 
 
 def save_as(session, path: Path, own_folder: Path) -> None:
-    """Run A's weights, optimizer state and position, to a file of the learner's choosing: never
+    """Run A's weights, optimizer state and position, to a file of the learner's choosing (and its
+    settings beside it, NAME.toml): never
     over the data set, a file no run wrote, or a checkpoint of another network."""
     from nnsim import serving
 
     serving.check(path, own_folder=own_folder)
     trainer = session.runs[0].trainer
-    check_targets([path], trainer.config.data, trainer.model.config.to_dict(), trainer.config.resume)
+    settings = run_files(path).experiment
+    check_targets([path, settings], trainer.config.data, trainer.model.config.to_dict(), trainer.config.resume)
     trainer.save(path)
+    session.runs[0].save_settings(settings)
 
 
 def data_allowed(data: str) -> str:

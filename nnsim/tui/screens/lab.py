@@ -32,7 +32,7 @@ from nnsim.tui.lab_views import (
     summary_table,
 )
 from nnsim.tui.live.doctor import Hint, diagnose
-from nnsim.tui.live.lab import COMPARISONS, SIZES, LabFigures
+from nnsim.tui.live.lab import GIVEN, SIZES, LabFigures, comparison_options
 from nnsim.tui.live.lab_files import EXPORT_TIP, data_allowed, default_checkpoint, export_message, save_as
 from nnsim.tui.live.lab_settings import BOXES, LIVE_SETTINGS, SETTING_WORDS, parse
 from nnsim.tui.live.run_control import (
@@ -115,12 +115,13 @@ class LabScreen(NnsimScreen):
             super().__init__()
             self.error = error
 
-    def __init__(self, config=None, start: bool = False):
+    def __init__(self, config=None, start: bool = False, compare: dict | None = None):
         from nnsim.engine.config import TrainConfig
 
         super().__init__()
         self.config = config or TrainConfig()
         self.start_at_once = start
+        self.compare_given = compare  # what a comparison's second run changes: a file's [compare]
         self.control = RunControl(
             publish=lambda figures: self.post_message(self.Progress(figures)),
             changed=lambda *change: self.post_message(self.RunChanged(*change)),
@@ -172,8 +173,8 @@ class LabScreen(NnsimScreen):
             yield from _setting(
                 "compare",
                 Select(
-                    [(label, key) for key, (label, *_) in COMPARISONS.items()],
-                    value="none",
+                    comparison_options(self.compare_given),
+                    value=GIVEN if self.compare_given else "none",
                     allow_blank=False,
                     id="lab-compare",
                     compact=True,
@@ -488,7 +489,7 @@ class LabScreen(NnsimScreen):
             return
         try:
             config = self._settings(resume).resolved()
-            other = compared(config, self.query_one("#lab-compare", Select).value)
+            other = compared(config, self.query_one("#lab-compare", Select).value, self.compare_given)
         except SettingError as error:
             self._refuse_setting(error)
             return
@@ -640,7 +641,7 @@ class LabScreen(NnsimScreen):
     def _draw_compare(self) -> None:
         plots = (self.query_one("#lab-compare-loss", PlotextPlot), self.query_one("#lab-compare-accuracy", PlotextPlot))
         draw_compare(*plots, self.compared, self._configs())
-        self.query_one("#lab-summary", Static).update(summary_table(self.compared, self._configs()))
+        self.query_one("#lab-summary", Static).update(summary_table(self.compared, self._configs(), self.class_names))
 
     def _configs(self) -> list:
         return [run.trainer.config for run in self.session.runs] if self.session is not None else []

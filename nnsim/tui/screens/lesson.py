@@ -54,6 +54,7 @@ class LessonScreen(NnsimScreen):
         Binding("left", "previous", "Back", key_display="←"),
         Binding("p", "previous", "Back", show=False),
         Binding("escape", "home", "Lessons"),
+        Binding("L", "lab_link", "Try it in the lab"),
     ]
 
     def __init__(self, entry: Entry, step: int = 0):
@@ -99,6 +100,7 @@ class LessonScreen(NnsimScreen):
         step = self.step
         total = max(1, len(self.lesson.steps))
         self._update_step_bar(total)
+        self.refresh_bindings()  # L (a lab link) is offered on this step or not
         widgets = self.query_one("#widgets", Pane)
         await widgets.remove_children()
         prose = self.query_one("#prose-text", Markdown)
@@ -181,6 +183,24 @@ class LessonScreen(NnsimScreen):
         from nnsim.tui.widgets.predict_first import PredictFirst
 
         return PredictFirst(block.predict, widget)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """L (try it in the lab) is shown and works only on a step with a lab link."""
+        if action == "lab_link":
+            return self.step is not None and any(block.widget == "lab_link" for block in self.step.blocks)
+        return True
+
+    def action_lab_link(self) -> None:
+        from nnsim.tui.widgets.lab_link import LabLink
+
+        links = self.query(LabLink)
+        if links:
+            links.first().open()
+
+    def on_lab_link_open(self, message) -> None:
+        """A lab link: the lab, with its settings (and comparison); escape there comes back here."""
+        message.stop()
+        self.app.open_lab(message.params)
 
     def on_lesson_links_open_lesson(self, message) -> None:
         """A link to another lesson: open it (the shipped lesson with that section number)."""
