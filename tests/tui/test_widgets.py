@@ -382,6 +382,29 @@ async def test_predict_first_holds_the_widget_back_until_answered(tmp_path):
         assert "Not quite" in shown(wrapper.query_one(Quiz).query_one("#verdict"))
 
 
+async def test_predict_first_follows_the_revealed_widget_as_it_grows_until_the_learner_acts():
+    """After the answer the view jumps toward the verdict (the result below it) and jumps again each time
+    the revealed widget grows, so where it ends does not depend on when the worker drew; once the
+    learner presses a key there, the view stays where the learner puts it."""
+    from nnsim.tui.widgets.predict_first import PredictFirst
+    from tests.tui.test_snapshots import at_step
+
+    app = make_app(LESSONS / "06-cnn-and-vit.md")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await at_step(7, "2")(pilot)  # the ViT view, behind "which patches will the CLS token attend to?"
+        pane, wrapper = app.screen.query_one("#widgets"), app.screen.query_one(PredictFirst)
+        verdict = wrapper.query_one(Quiz).query_one("#verdict")
+        assert pane.max_scroll_y > 0 and pane.scroll_y == pane.max_scroll_y  # toward the verdict's place, as far as it goes
+        assert pane.region.y <= verdict.region.y < pane.region.bottom
+        await pilot.press("h")  # the learner acts: another head
+        await settle(pilot)
+        pane.scroll_to(y=0, animate=False, immediate=True)
+        height = wrapper.size.height
+        await pilot.press("v")  # the next view: the revealed widget changes size
+        await settle(pilot)
+        assert wrapper.size.height != height and pane.scroll_y == 0
+
+
 def test_no_lesson_widget_takes_a_key_the_lesson_screen_or_the_app_owns():
     """DESIGN's key contract: in a lesson → or n next, ← or p back, Esc home; l, ?, t, q everywhere.
 
