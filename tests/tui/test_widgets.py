@@ -394,7 +394,7 @@ async def test_predict_first_follows_the_revealed_widget_as_it_grows_until_the_l
         await at_step(7, "2")(pilot)  # the ViT view, behind "which patches will the CLS token attend to?"
         pane, wrapper = app.screen.query_one("#widgets"), app.screen.query_one(PredictFirst)
         verdict = wrapper.query_one(Quiz).query_one("#verdict")
-        assert pane.max_scroll_y > 0 and pane.scroll_y == pane.max_scroll_y  # toward the verdict's place, as far as it goes
+        assert pane.max_scroll_y > 0 and pane.scroll_y == pane.max_scroll_y  # toward the verdict, as far as it goes
         assert pane.region.y <= verdict.region.y < pane.region.bottom
         await pilot.press("h")  # the learner acts: another head
         await settle(pilot)
