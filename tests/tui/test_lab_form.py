@@ -76,3 +76,25 @@ async def test_every_setting_the_form_shows_is_a_flag_of_train_with_the_same_def
             widget = form.query_one(f"#{box_id(shown.name)}")
             value = widget.value if isinstance(widget, Input) else str(widget.value)
             assert value == as_typed(flags[shown.name].default), shown.name
+
+
+@dataclass
+class WithTwoMore(WithWarmUp):
+    cool_down: int = setting_field(
+        0, words="the cool-down", help="steps of falling learning rate at the end", kind="whole", at_least=0
+    )
+
+
+async def test_the_lab_screen_gives_new_settings_boxes_the_rows_they_need(tmp_path, monkeypatch):
+    from nnsim.tui.app import NnsimApp
+    from nnsim.tui.progress import ProgressStore
+
+    monkeypatch.setenv("NNSIM_HOME", str(tmp_path))
+    app = NnsimApp(progress=ProgressStore(), lab=WithTwoMore(model="mlp", data="shapes", backend="reference"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        form = app.screen.query_one(LabSettings)
+        assert form.region.height == 5  # 17 settings with their labels, four a row
+        for name in ("warm_up", "cool_down"):
+            box = form.query_one(f"#{box_id(name)}", Input)
+            assert form.region.contains_region(box.region) and box.region.height == 1, name
