@@ -118,8 +118,9 @@ class LabRun:
         """Settings the run may change mid-run (lr, patience, focal α and γ), from the next step on:
         the trainer checks them all first (a SettingError, and no change, if one is refused)."""
         self.trainer.change(**values)
+        known = settings(type(self.trainer.config))
         for name, value in values.items():
-            self._changed(_change_words(name, value, self.trainer.steps))
+            self._changed(_change_words(known[name][1].words, name, value, self.trainer.steps))
 
     def _changed(self, what: str) -> None:
         with self._lock:
@@ -307,10 +308,9 @@ class LabRun:
             return self.figures.copy()
 
 
-def _change_words(name: str, value, step: int) -> str:
-    """What the log says of a setting changed mid-run."""
+def _change_words(words: str, name: str, value, step: int) -> str:
+    """What the log says of a setting changed mid-run (`words`: the setting's, "the learning rate")."""
     if name == "patience":
         return f"early stopping on: patience {value} epochs, at step {step}"
     shown = ",".join(f"{v:g}" for v in value) if isinstance(value, list) else f"{value:g}"
-    words = settings(TrainConfig)[name][1].words.removeprefix("the ")
-    return f"{words} set to {shown} at step {step}"
+    return f"{words.removeprefix('the ')} set to {shown} at step {step}"

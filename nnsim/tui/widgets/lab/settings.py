@@ -81,8 +81,7 @@ class LabSettings(Grid):
             yield self._widget(setting)
         if BEFORE not in (setting.name for setting in self.shown):
             yield from self._compare()
-        sizes = [("small", "small"), ("default", "default"), ("large", "large")]
-        sizes += [("as given", "given")] if self.config.sizes else []
+        sizes = [(size, size) for size in SIZES] + ([("as given", "given")] if self.config.sizes else [])
         value = "given" if self.config.sizes else "default"
         yield Label("size", id="lab-size-label", classes="lab-label")
         size = Select(sizes, value=value, allow_blank=False, id="lab-size", compact=True)
