@@ -146,3 +146,36 @@ def test_every_module_is_in_a_room_and_imports_only_rooms_on_lower_floors():
             if other != room and rooms[other] >= rooms[room] and (rooms[room], rooms[other]) != (0, 0):
                 upward.add((name, imported))
     assert upward == UPWARD, f"imports not going down a floor: {sorted(upward - UPWARD)}"
+
+
+# ------------------------------------------------------------------ the engine's doors, in docs/architecture.md
+def engine_doors(text: str) -> dict[str, set[str]]:
+    """Each room of the ```engine-doors block and the only engine modules it may import."""
+    block = text.split("```engine-doors\n", 1)[1].split("```", 1)[0]
+    return {room: set(modules) for room, *modules in (line.split() for line in block.splitlines()[1:])}
+
+
+def engine_module(path: str) -> str:
+    """engine/backends/warm.py → nnsim.engine.backends.warm"""
+    return "nnsim." + path.removesuffix(".py").replace("/", ".")
+
+
+def test_the_doors_are_read_as_written():
+    doors = engine_doors("```engine-doors\nroom  modules\ntui/widgets/lab/   engine/config.py  engine/events.py\n```")
+    assert doors == {"tui/widgets/lab/": {"engine/config.py", "engine/events.py"}}
+    assert engine_module("engine/backends/warm.py") == "nnsim.engine.backends.warm"
+
+
+def test_the_apps_rooms_import_only_their_engine_modules_and_only_tui_live_talks_to_the_trainer():
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    rooms, doors = floors(text), engine_doors(text)
+    assert "tui/widgets/lab/" in doors and "tui/live/" not in doors
+    assert not any("engine/trainer.py" in modules for modules in doors.values())
+    for name, path in MODULES.items():
+        room = room_of(path, rooms)
+        engine = {m for m in imports(path, top_level_only=False) if m.startswith("nnsim.engine")}
+        if room in doors:
+            allowed = {engine_module(module) for module in doors[room]}
+            assert engine <= allowed, (name, engine - allowed)
+        if name.startswith("nnsim.tui") and not name.startswith("nnsim.tui.live"):
+            assert "nnsim.engine.trainer" not in engine, name

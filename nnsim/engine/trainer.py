@@ -21,7 +21,7 @@ from nnsim.data.dataset import Dataset, split_validation
 from nnsim.data.datasets import load_dataset
 from nnsim.engine.backends import get_backend
 from nnsim.engine.checkpoint import load_weights, read_extra, save_checkpoint
-from nnsim.engine.config import TrainConfig
+from nnsim.engine.config import TrainConfig, settings
 from nnsim.engine.events import (
     CheckpointEvent,
     DivergedEvent,
@@ -37,7 +37,7 @@ from nnsim.engine.memory import check_fits
 from nnsim.engine.models import build_model
 from nnsim.engine.optim import make_optimizer
 from nnsim.engine.runfiles import check_targets, save_failure
-from nnsim.errors import NnsimError
+from nnsim.errors import NnsimError, SettingError
 
 
 @dataclass
@@ -154,6 +154,24 @@ class Trainer:
         self._change(patience=patience)
         if patience and self._progress.best_state is None:
             self._progress.best_loss, self._progress.waited = math.inf, 0
+
+    def change(self, **values) -> None:
+        """Settings whose Setting is `live` (the learning rate, patience, focal α and γ), from the next
+        step on; all checked first (the settings' check(), α against the data's classes): a
+        SettingError, and no change at all, if one is refused."""
+        known = settings(type(self.config))
+        for name in values:
+            if name not in known or not known[name][1].live:
+                words = known[name][1].words if name in known else name
+                raise SettingError(name, f"{words} cannot change during a run: it is used when the next one starts")
+        changed = replace(self.config, **values)
+        changed.check()
+        changed.check_classes(self.dataset.classes, self.dataset.name)
+        if "lr" in values:
+            self.set_lr(values["lr"])
+        if "patience" in values:
+            self.set_patience(values["patience"])
+        self._change(**{name: value for name, value in values.items() if name not in ("lr", "patience")})
 
     def _change(self, **values) -> None:
         """Settings changed mid-run, checked first by the settings' own check()."""

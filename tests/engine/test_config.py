@@ -163,12 +163,14 @@ def test_a_new_setting_is_a_flag_a_box_of_the_form_and_checked_with_no_other_edi
 
 # ------------------------------------------------------------------ each default and range written once
 PACKAGE = Path(__file__).resolve().parents[2] / "nnsim"
-# Where a run's settings are used: the optimizers, the trainer, the CLI, the lab and the live figures.
+# Where a run's settings are used: the optimizers, the trainer, the CLI, the lab (its screen and
+# widgets) and the live figures.
 SCANNED = [
     *(PACKAGE / "engine" / name for name in ("optim.py", "trainer.py", "events.py", "runfiles.py")),
     PACKAGE / "cli.py",
     *sorted((PACKAGE / "tui" / "live").glob("*.py")),
     PACKAGE / "tui" / "screens" / "lab.py",
+    *sorted((PACKAGE / "tui" / "widgets" / "lab").glob("*.py")),
 ]
 # The learning-loop lesson's tiny network takes the lesson's own values, declared in lessons/params.py.
 OWN_VALUES = {("learning_loop.py", "__init__")}

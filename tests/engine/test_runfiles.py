@@ -169,7 +169,9 @@ def test_two_processes_never_claim_the_same_name(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------------- metadata and predict
 def test_every_file_a_run_writes_carries_the_same_metadata_and_predicts_the_same(tmp_path, capsys):
-    from nnsim.tui.live.lab import LabRun, LabSession, best_path, figure_paths
+    from nnsim.tui.live.lab import LabRun
+    from nnsim.tui.live.lab_figures import best_path, figure_paths
+    from nnsim.tui.live.lab_session import LabSession
 
     checkpoint = tmp_path / "run.npz"
     config = TrainConfig(

@@ -265,6 +265,22 @@ def test_a_new_learning_rate_mid_run_takes_effect_at_the_next_step_and_a_bad_one
     assert trainer.optimizer.lr == 0.025 and trainer.config.lr == 0.025
 
 
+def test_change_mid_run_takes_only_live_settings_and_checks_them_all_before_any():
+    """The lab's one door for changes mid-run: a setting whose metadata is not live is refused, and
+    one value refused (focal α with a weight too few for the classes) leaves every other unchanged."""
+    trainer = Trainer(config(loss="focal", lr=0.1), tiny_dataset())
+    with pytest.raises(SettingError) as refused:
+        trainer.change(batch_size=8)
+    assert refused.value.name == "batch_size" and trainer.config.batch_size == 16
+    with pytest.raises(SettingError) as refused:
+        trainer.change(lr=0.01, alpha=[1.0, 2.0, 3.0])
+    assert refused.value.name == "alpha" and "2 classes" in str(refused.value)
+    assert trainer.optimizer.lr == 0.1 and trainer.config.alpha == 1.0
+    trainer.change(lr=0.01, gamma=1.0, alpha=[0.25, 0.75], patience=2)
+    assert trainer.optimizer.lr == 0.01 and trainer.config.lr == 0.01 and trainer.config.gamma == 1.0
+    assert trainer.config.alpha == [0.25, 0.75] and trainer.config.patience == 2
+
+
 def test_patience_mid_run_is_checked_and_can_be_turned_off():
     trainer = Trainer(config(), tiny_dataset())
     with pytest.raises(SettingError) as refused:

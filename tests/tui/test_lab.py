@@ -90,7 +90,7 @@ async def test_a_finished_run_shows_its_figures_and_a_bad_setting_is_one_line():
         lab.query_one("#lab-batch", Input).value = "many"
         await pilot.press("space")
         await pilot.pause(0.1)
-        assert "the batch size must be a number" in shown(lab.query_one("#lab-status"))
+        assert "the batch size must be a whole number" in shown(lab.query_one("#lab-status"))
         await asyncio.sleep(0)
 
 

@@ -16,7 +16,9 @@ from nnsim.engine.config import TrainConfig
 from nnsim.engine.models import build_model
 from nnsim.serving import SERVED
 from nnsim.tui.app import NnsimApp
-from nnsim.tui.live.lab import LabRun, LabSession, figure_paths
+from nnsim.tui.live.lab import LabRun
+from nnsim.tui.live.lab_figures import figure_paths
+from nnsim.tui.live.lab_session import LabSession
 from nnsim.tui.progress import ProgressStore
 from tests.engine.test_runfiles import ERRORS, FailingSaves, _victim
 from tests.tui.conftest import settle, shown
@@ -195,7 +197,7 @@ async def test_served_a_drawn_image_typed_by_its_name_in_the_shared_folder_is_re
 def test_served_each_tabs_lab_folder_is_removed_when_its_app_exits(tmp_path):
     script = (
         "from nnsim.engine.config import TrainConfig\n"
-        "from nnsim.tui.live.lab import default_checkpoint\n"
+        "from nnsim.tui.live.lab_files import default_checkpoint\n"
         "a = default_checkpoint(TrainConfig()); b = default_checkpoint(TrainConfig(model='vit'))\n"
         "assert a.parent == b.parent and a.parent.is_dir()\n"
         "print(a.parent)\n"

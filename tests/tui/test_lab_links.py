@@ -7,7 +7,7 @@ import pytest
 from textual.widgets import Select
 
 from nnsim.lessons.format import parse_lesson
-from nnsim.tui.live.lab import GIVEN
+from nnsim.tui.live.lab_settings import GIVEN
 from nnsim.tui.screens.lab import LabScreen
 from nnsim.tui.screens.lesson import LessonScreen
 from tests.tui.conftest import LESSONS, make_app

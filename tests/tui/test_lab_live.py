@@ -10,15 +10,10 @@ import pytest
 from nnsim.engine.config import TrainConfig
 from nnsim.tui.live.doctor import diagnose
 from nnsim.tui.live.draw import BOX, SIZE, Canvas, Reader, mnist_like
-from nnsim.tui.live.lab import (
-    LabFigures,
-    LabRun,
-    LabSession,
-    best_path,
-    compared,
-    differences,
-    figure_paths,
-)
+from nnsim.tui.live.lab import LabRun
+from nnsim.tui.live.lab_figures import LabFigures, best_path, figure_paths
+from nnsim.tui.live.lab_session import LabSession
+from nnsim.tui.live.lab_settings import compared, differences
 from tests.tui.strokes import DIGITS
 
 SMALL = dict(data="shapes", backend="reference", batch_size=64)
@@ -138,7 +133,7 @@ def test_the_doctor_names_each_problem_and_its_fix():
         val_losses=[0.4, 0.5],
     )
     assert problems(overfit) == ["overfitting"] and diagnose(overfit, 0.01)[0].change == ("patience", 2)
-    from nnsim.tui.live.lab import Inside
+    from nnsim.tui.live.lab_figures import Inside
 
     dead = figures(list(np.linspace(2.3, 1.0, 60)), inside=Inside(dead=[("3 Activation", 0.8)]))
     assert problems(dead) == ["dead ReLUs"] and diagnose(dead, 0.01)[0].lesson == 4

@@ -17,7 +17,8 @@ from nnsim.engine.config import TrainConfig
 from nnsim.engine.runfiles import run_files
 from nnsim.engine.trainer import Trainer
 from nnsim.tui.app import NnsimApp
-from nnsim.tui.live.lab import LabRun, best_path, figure_paths
+from nnsim.tui.live.lab import LabRun
+from nnsim.tui.live.lab_figures import best_path, figure_paths
 from nnsim.tui.progress import ProgressStore
 from nnsim.tui.screens.home import HomeScreen
 from nnsim.tui.screens.lab import LabScreen

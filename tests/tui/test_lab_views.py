@@ -5,8 +5,8 @@ import math
 from textual.app import App, ComposeResult
 from textual_plotext import PlotextPlot
 
-from nnsim.tui.lab_views import draw_curves
-from nnsim.tui.live.lab import LabFigures
+from nnsim.tui.live.lab_figures import LabFigures
+from nnsim.tui.widgets.lab.views import draw_curves
 
 
 class Plots(App):

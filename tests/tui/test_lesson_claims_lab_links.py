@@ -12,7 +12,7 @@ from nnsim.data.datasets import load_dataset
 from nnsim.engine.experiment import Experiment, second_config
 from nnsim.engine.trainer import Trainer
 from nnsim.tui.live.doctor import diagnose
-from nnsim.tui.live.lab import LabFigures
+from nnsim.tui.live.lab_figures import LabFigures
 from tests.tui.test_lab_links import lab_links
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnsim.tui.live.lab import LabFigures
+from nnsim.tui.live.lab_figures import LabFigures
 
 MIN_STEPS = 30  # no verdict on a run younger than this
 

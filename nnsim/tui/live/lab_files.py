@@ -7,9 +7,10 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
-from nnsim.engine.runfiles import check_targets, claim, free_name, run_files
+from nnsim.engine.runfiles import OtherNetworkError, check_targets, claim, free_name, run_files
 from nnsim.errors import NnsimError
 
 _served_folder: Path | None = None  # a served tab's own folder: one a process, removed when it ends
@@ -56,6 +57,43 @@ def save_as(session, path: Path, own_folder: Path) -> None:
     check_targets([path, settings], trainer.config.data, trainer.model.config.to_dict(), trainer.config.resume)
     trainer.save(path)
     session.runs[0].save_settings(settings)
+
+
+def allowed(config, own_folder: Path):
+    """The settings with the paths a served tab may use: the checkpoint in the tab's own folder, the
+    data in the shared one (an NnsimError says why not); unchanged when not served."""
+    from nnsim import serving
+
+    if config.checkpoint:
+        serving.check(Path(config.checkpoint).expanduser(), own_folder=own_folder)
+    return replace(config, data=data_allowed(config.data))
+
+
+def resume_problem(path: Path, own_folder: Path) -> str | None:
+    """Why a run cannot resume from the checkpoint at `path`, or None if it can."""
+    from nnsim import serving
+
+    try:
+        serving.check(path, own_folder=own_folder)
+    except NnsimError as error:
+        return str(error)
+    if not path.is_file():
+        return f"no checkpoint at {path} yet: train (space) and stop, or type a path"
+    return None
+
+
+def save_message(control, path: Path, own_folder: Path) -> tuple[str, bool]:
+    """Save run A to `path` (s) between two steps: what the lab says, and whether it is a refusal."""
+    try:
+        why = control.save_as(lambda: save_as(control.session, path, own_folder))
+    except (NnsimError, OSError) as error:
+        return f"could not save: {error}", True
+    return (why, True) if why else (f"saved the weights, optimizer state and position to {path}", False)
+
+
+def free_checkpoint(failure: Exception | None) -> Path | None:
+    """For a run refused because its checkpoint holds another network: the next free name beside it."""
+    return free_name(failure.path) if isinstance(failure, OtherNetworkError) else None
 
 
 def data_allowed(data: str) -> str:

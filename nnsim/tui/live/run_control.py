@@ -10,16 +10,17 @@ waits for its worker to save and end before the screen goes.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
-import numpy as np
-
 from nnsim.engine.config import TrainConfig
-from nnsim.errors import NnsimError, SettingError
-from nnsim.tui.live.lab import LabRun, LabSession
+from nnsim.errors import NnsimError
+from nnsim.tui.live.lab import LabRun
+from nnsim.tui.live.lab_session import LabSession
 
 IDLE, PREPARING, RUNNING, PAUSED, STOPPING, FINISHED, FAILED = (
     "idle",
@@ -33,6 +34,11 @@ IDLE, PREPARING, RUNNING, PAUSED, STOPPING, FINISHED, FAILED = (
 ENDED = (IDLE, FINISHED, FAILED)  # no worker: a new run may start
 SWITCH_INTERVAL = 0.0005  # seconds: how often Python lets another thread take the GIL (default 0.005)
 CLOSE_SECONDS = 15.0  # how long closing waits for the run to stop and save
+# While training, the screen is redrawn at most every PUBLISH_EVERY seconds, and less often when a
+# redraw costs more than REDRAW_SHARE of the time between them: the drawing shares two cores with
+# the training it shows, and must not slow it much.
+PUBLISH_EVERY = 1.0
+REDRAW_SHARE = 0.04
 
 # Which states accept each request; the others refuse it with the words below.
 ACCEPTS = {
@@ -76,6 +82,21 @@ def refusal(request: str, state: str) -> str | None:
     if state in ENDED or request in ("step", "resume"):
         return IDLE_REFUSALS.get(request, f"not now: the run is {state}")
     return f"not now: the run is {state}"
+
+
+class Pace:
+    """How often the worker hands the screen new figures, from what a redraw costs the UI thread."""
+
+    def __init__(self) -> None:
+        self.redraw_seconds = 0.0  # a moving average of what one redraw costs
+
+    def interval(self) -> float:
+        return max(PUBLISH_EVERY, self.redraw_seconds / REDRAW_SHARE)
+
+    def redrawn(self, started: float) -> None:
+        """A redraw that began at `started` (time.perf_counter()) has been painted."""
+        cost = time.perf_counter() - started
+        self.redraw_seconds = cost if not self.redraw_seconds else 0.8 * self.redraw_seconds + 0.2 * cost
 
 
 class RunControl:
@@ -151,20 +172,34 @@ class RunControl:
 
     def change(self, **values) -> str | None:
         """New settings for run A from its next step on (learning rate, patience, focal α and γ),
-        checked by the settings' own check(); raises SettingError if one is out of range."""
+        checked by the trainer against the settings' own check(); raises SettingError if one is refused."""
         with self._lock:
             why = refusal("change", self.state)
-            if why:
-                return why
-            run = self.session.runs[0]
-            replace(run.trainer.config, **values).check()
-            alpha = values.get("alpha")
-            if np.ndim(alpha) == 1 and len(alpha) != run.trainer.dataset.classes:
-                raise SettingError(
-                    "alpha", f"focal α has {len(alpha)} weights for {run.trainer.dataset.classes} classes"
-                )
-            run.change(**values)
-            return None
+            if not why:
+                self.session.runs[0].change(**values)
+            return why
+
+    def in_force(self, config: TrainConfig, name: str):
+        """A setting's value as the run under way uses it (run A's), else as `config` says (the next start)."""
+        with self._lock:
+            if self.session is not None and self.state in (RUNNING, PAUSED):
+                return getattr(self.session.runs[0].trainer.config, name)
+        return getattr(config, name)
+
+    def configs(self) -> list[TrainConfig]:
+        """The settings of each run of the session (copies: the learning rate as it is now), or []."""
+        session = self.session
+        return [replace(run.trainer.config) for run in session.runs] if session is not None else []
+
+    def lr(self, config: TrainConfig) -> float:
+        """The learning rate run A uses now, or that `config` would start with."""
+        session = self.session
+        return session.runs[0].trainer.config.lr if session is not None else config.resolved().lr
+
+    def classes(self) -> list[str]:
+        """The class names of the session's data (run A's), or [] before a run exists."""
+        session = self.session
+        return list(session.runs[0].classes) if session is not None else []
 
     def save_as(self, save: Callable[[], None]) -> str | None:
         """save() (run A's files, where the learner chose) between two steps; raises what it raises."""
@@ -186,6 +221,12 @@ class RunControl:
     def ended(self) -> bool:
         """No worker: never started, or its thread has ended (after its last word)."""
         return self._thread is None or not self._thread.is_alive()
+
+    async def stopped(self, seconds: float = CLOSE_SECONDS) -> None:
+        """Wait (in the UI's event loop, at most `seconds`) for the worker, asked to stop, to save and end."""
+        deadline = time.monotonic() + seconds
+        while not self.ended and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
 
     def close(self, seconds: float = CLOSE_SECONDS) -> bool:
         """Stop the run and wait (at most `seconds`) for its worker to save and end. True if it did."""

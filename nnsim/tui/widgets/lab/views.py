@@ -1,6 +1,7 @@
-"""What the lab draws, as Rich text and tables: the confusion matrix, the validation images with
-their predictions, what the first layer learned or where the attention looks, the norms, the
-doctor's hints and the two runs of a comparison side by side. Plain functions of the figures."""
+"""What the lab's widgets draw, as Rich text, tables and plots: the confusion matrix, the validation
+images with their predictions, what the first layer learned or where the attention looks, the
+norms, the doctor's hints and the two runs of a comparison side by side. Plain functions of the
+figures, tested without the app."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from textual_plotext import PlotextPlot
 
 from nnsim.tui.images import half_blocks, heat, tiles_in_rows, to_rgb
 from nnsim.tui.live.doctor import Hint
-from nnsim.tui.live.lab import SMOOTHING, LabFigures, differences
+from nnsim.tui.live.lab_figures import SMOOTHING, LabFigures
+from nnsim.tui.live.lab_settings import differences
 
 RUN_COLOURS = ("cyan", "magenta")
 SHORT_PLOT = 12  # rows: a plot this short or shorter draws no title and no axis label
