@@ -172,10 +172,16 @@ class TrainConfig:
         help="how the weights are updated",
         kind="choice",
         choices=OPTIMIZER_NAMES,
-        menu={"adam": "Adam", "sgd": "SGD + momentum"},
+        menu={"adam": "Adam", "sgd": "SGD"},
     )
     momentum: float = setting_field(
-        0.9, words="momentum", help="SGD momentum", at_least=0, below=1, metavar="M", lab=False
+        0.9,
+        words="momentum",
+        help="SGD momentum (Adam has none)",
+        at_least=0,
+        below=1,
+        metavar="M",
+        label="momentum",
     )
     weight_decay: float = setting_field(
         0.0, words="weight decay", help="L2 weight decay", at_least=0, metavar="L2", lab=False
@@ -329,6 +335,7 @@ FORM_ORDER = (
     "gamma",
     "optimizer",
     "lr",
+    "momentum",
     "batch_size",
     "epochs",
     "patience",

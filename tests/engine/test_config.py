@@ -123,7 +123,7 @@ def test_the_labs_form_shows_its_settings_in_order_with_their_defaults():
     assert by_name["patience"].placeholder == "off" and by_name["batch_size"].default == 64
     assert {f.name for f in form if f.live} == {"lr", "patience", "gamma", "alpha"}
     assert by_name["model"].menu == (("CNN", "cnn"), ("ViT", "vit"), ("MLP", "mlp"))
-    assert by_name["optimizer"].menu == (("Adam", "adam"), ("SGD + momentum", "sgd"))
+    assert by_name["optimizer"].menu == (("Adam", "adam"), ("SGD", "sgd"))
     assert "0.001 for adam, 0.05 for sgd" in by_name["lr"].help
 
 

@@ -30,7 +30,7 @@ COMPARISONS = {
     "model-mlp": ("vs an MLP", "model", "mlp"),
     "loss-focal": ("vs focal loss", "loss", "focal"),
     "loss-ce": ("vs cross-entropy", "loss", "ce"),
-    "optimizer-sgd": ("vs SGD + momentum", "optimizer", "sgd"),
+    "optimizer-sgd": ("vs SGD", "optimizer", "sgd"),
     "optimizer-adam": ("vs Adam", "optimizer", "adam"),
     "lr-up": ("vs learning rate × 10", "lr", lambda lr: lr * 10),
     "lr-down": ("vs learning rate ÷ 10", "lr", lambda lr: lr / 10),
