@@ -3,6 +3,12 @@ import os
 # CUDA kernels are tested in Numba's simulator unless a run asks otherwise (NUMBA_ENABLE_CUDASIM=0 on
 # a machine with a GPU). Set before anything imports numba.cuda.
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+# Threads that wait for work sleep instead of spinning (GNU OpenMP, Numba's threading layer here):
+# the parallel workers, and the `nnsim` processes the tests start, share two cores, and a pool
+# spinning on a core the other needs slowed both down many times over (two 40-step CNN trainings
+# side by side: about 380 images/s each with spinning, 5,000–7,000 without). Set before Numba
+# loads OpenMP; the processes the tests start inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import pytest
