@@ -29,6 +29,22 @@ def pytest_sessionstart(session):
         pass
 
 
+# The longest tests (1–2.5 minutes each on 2 busy cores), started first: with parallel workers the
+# short ones then fill in around them, rather than one of these starting last while the other
+# worker has nothing left to do. A name no longer collected is simply not moved.
+LONGEST_FIRST = (
+    "tests/tui/test_lab_run.py::test_500_random_keys_during_training_then_q_leaves_one_run_intact",
+    "tests/test_gpu_check.py::test_every_part_runs_in_the_simulator",  # its module's run, shared
+    "tests/tui/test_lab.py::test_digits_drawn_with_the_mouse_are_read_right",
+    "tests/test_cli.py::test_bench_quick_json",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid, len(rank)))  # stable: the rest keep their order
+
+
 @pytest.fixture
 def ref():
     return get_backend("reference")
