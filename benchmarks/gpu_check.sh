@@ -52,7 +52,8 @@ trap 'rm -rf "$WORK"' EXIT
 SIM_FLAG=() PARITY=(-k cuda)
 if [ $SIM = 1 ]; then
     SIM_FLAG=(--sim)
-    PARITY=(-k "cuda and (matmul or test_attention_beyond or test_simulator)")  # a few cheap cases
+    # a few cheap cases, in one process: parallel workers would each start and warm the cpu kernels
+    PARITY=(-n 0 -k "cuda and (matmul or test_attention_beyond or test_simulator)")
 fi
 CPU_FLAG=()
 [ -n "$CPU_MS" ] && CPU_FLAG=(--cpu-cnn512-ms "$CPU_MS")

@@ -3,6 +3,12 @@ import os
 # CUDA kernels are tested in Numba's simulator unless a run asks otherwise (NUMBA_ENABLE_CUDASIM=0 on
 # a machine with a GPU). Set before anything imports numba.cuda.
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+# Threads that wait for work sleep instead of spinning (GNU OpenMP, Numba's threading layer here):
+# the parallel workers, and the `nnsim` processes the tests start, share two cores, and a pool
+# spinning on a core the other needs slowed both down many times over (two 40-step CNN trainings
+# side by side: about 380 images/s each with spinning, 5,000–7,000 without). Set before Numba
+# loads OpenMP; the processes the tests start inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import pytest
@@ -21,6 +27,22 @@ def pytest_sessionstart(session):
         get_backend("cpu").warm_up(everything=True)
     except Exception:  # no Numba (its tests are skipped), or a kernel that fails: its tests say how
         pass
+
+
+# The longest tests (1–2.5 minutes each on 2 busy cores), started first: with parallel workers the
+# short ones then fill in around them, rather than one of these starting last while the other
+# worker has nothing left to do. A name no longer collected is simply not moved.
+LONGEST_FIRST = (
+    "tests/tui/test_lab_run.py::test_500_random_keys_during_training_then_q_leaves_one_run_intact",
+    "tests/test_gpu_check.py::test_every_part_runs_in_the_simulator",  # its module's run, shared
+    "tests/tui/test_lab.py::test_digits_drawn_with_the_mouse_are_read_right",
+    "tests/test_cli.py::test_bench_quick_json",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid, len(rank)))  # stable: the rest keep their order
 
 
 @pytest.fixture

@@ -27,9 +27,22 @@ def run_check(out: Path, *flags: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def simulated_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("gpu_check")
-    done = run_check(out, "--sim")
+def simulated_run(tmp_path_factory, worker_id):
+    """One run of the script in the simulator (about 100 s), shared by the parallel workers: the first
+    to need it runs it under a file lock, a worker that needs it too waits for it and reads it back."""
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":  # each xdist worker's temporary folder is inside this run's own
+        shared = shared.parent
+    out, record = shared / "gpu_check-sim", shared / "gpu_check-sim.json"
+    with open(shared / "gpu_check-sim.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.exists():
+            out.mkdir()
+            done = run_check(out, "--sim")
+            record.write_text(json.dumps({"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}))
+    done = subprocess.CompletedProcess(["gpu_check.sh", "--sim"], **json.loads(record.read_text()))
     return done, out, json.loads((out / "gpu_check.json").read_text())
 
 

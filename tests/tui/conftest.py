@@ -47,6 +47,17 @@ async def settle(pilot, seconds: float = 60.0) -> None:
     await pilot.pause()
 
 
+async def until(pilot, condition, seconds: float = 60.0, what: str = "the app did not get there") -> None:
+    """Let the app run until condition() holds, looking again after each refresh; fail (never hang)
+    after `seconds`: a wait for an event, not a guess at how long it takes."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} in {seconds:g} s"
+        await pilot.pause(0.02)
+
+
 async def finished(workers) -> None:
     """Wait for each worker to end; one cancelled (its widget left with the step before) has ended too."""
     from textual.worker import WorkerCancelled

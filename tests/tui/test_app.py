@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from textual.command import CommandPalette
+from textual.command import CommandList, CommandPalette
 from textual.widgets import Button, OptionList
 
 from nnsim.lessons.format import lesson_files, parse_lesson
@@ -13,7 +13,7 @@ from nnsim.tui.screens.help import HelpScreen
 from nnsim.tui.screens.home import HomeScreen
 from nnsim.tui.screens.lesson import LessonScreen
 from nnsim.tui.widgets import widget_class
-from tests.tui.conftest import LESSONS, make_app, settle, shown
+from tests.tui.conftest import LESSONS, make_app, settle, shown, until
 
 LESSON_FILES = lesson_files(LESSONS)
 
@@ -169,7 +169,15 @@ async def test_help_palette_theme_and_quit():
         await pilot.pause()
         assert isinstance(app.screen, CommandPalette)
         await pilot.press(*"Lesson 4")
-        await pilot.pause(0.5)
+        palette = app.screen
+        found = palette.query_one(CommandList)
+
+        def searched() -> bool:  # the search for what was typed has ended, its best match on top
+            group = CommandPalette._GATHER_COMMANDS_GROUP
+            searching = any(w.group == group and not w.is_finished for w in app.workers)
+            return not searching and found.option_count > 0 and "Lesson 4" in str(found.get_option_at_index(0).prompt)
+
+        await until(pilot, searched, what="the palette found no Lesson 4")
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, LessonScreen)
@@ -238,9 +246,10 @@ async def test_q_quits_while_a_widget_trains_in_a_worker(tmp_path, monkeypatch):
 
     from nnsim.tui.live import network
 
-    returned, train = threading.Event(), network._train
+    began, returned, train = threading.Event(), threading.Event(), network._train
 
     def watched(*args):
+        began.set()
         try:
             return train(*args)
         finally:
@@ -250,7 +259,7 @@ async def test_q_quits_while_a_widget_trains_in_a_worker(tmp_path, monkeypatch):
     app = make_app(lesson)
     start = time.perf_counter()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.3)
+        await until(pilot, began.is_set, what="the widget's training never began")
         assert any(worker.is_running for worker in app.workers)  # training has begun
         await pilot.press("q")
     assert time.perf_counter() - start < 10  # its 14,000 steps (100 epochs) take minutes

@@ -12,7 +12,7 @@ from nnsim.serving import SERVED
 from nnsim.tui.app import NnsimApp
 from nnsim.tui.images import resolve_image
 from nnsim.tui.widgets.classify import Classify
-from tests.tui.conftest import LESSONS, settle, shown
+from tests.tui.conftest import LESSONS, settle, shown, until
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_images"
 
@@ -100,8 +100,8 @@ async def test_a_served_lab_refuses_a_data_path_outside_the_shared_folder(shared
         lab.query_one("#lab-data", Input).value = str(tmp_path)
         lab.query_one("#lab-start").focus()
         await pilot.press("space")
-        await pilot.pause(0.1)
-        assert "not available here" in shown(lab.query_one("#lab-status")) and lab.session is None
+        await until(pilot, lambda: "not available here" in shown(lab.query_one("#lab-status")), what="no refusal")
+        assert lab.session is None
 
 
 async def test_a_served_lab_keeps_its_runs_in_the_tabs_own_folder(shared, tmp_path):
@@ -171,12 +171,17 @@ async def test_the_lab_and_draw_screens_refuse_a_path_outside_through_the_one_ru
     async with app.run_test(size=(120, 40)) as pilot:
         lab = app.screen
         assert isinstance(lab, LabScreen)
+        refusal = "keeps runs only in this tab's own folder"
         for key, where in (("r", tmp_path / "run.npz"), ("space", tmp_path / "start.npz")):
             lab.query_one("#lab-checkpoint", Input).value = str(where)
             lab.query_one("#lab-start").focus()
             await pilot.press(key)
-            await pilot.pause(0.1)
-            assert "keeps runs only in this tab's own folder" in shown(lab.query_one("#lab-status"))
+
+            def refused(where=where) -> bool:  # this path asked about (the status may still say the last one)
+                return where in asked and refusal in shown(lab.query_one("#lab-status"))
+
+            await until(pilot, refused, what=f"{where.name} was not refused")
+            assert refusal in shown(lab.query_one("#lab-status"))
             assert where in asked and lab.session is None
         await pilot.press("d")
         draw = app.screen

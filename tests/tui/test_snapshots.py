@@ -6,7 +6,7 @@ look at the new SVGs (tests/tui/__snapshots__/) before committing them.
 
 import pytest
 
-from tests.tui.conftest import LESSONS, make_app, settle
+from tests.tui.conftest import LESSONS, make_app, settle, until
 
 STEPS = [  # (lesson file, step index, what it shows)
     ("01-why-it-matters.md", 0, "classify"),
@@ -111,8 +111,11 @@ async def train_to_the_end(pilot):
     await pilot.press("space")
     await settle(pilot)
     lab = pilot.app.screen
-    while lab.figures.reason != "finished" or lab.state != "finished":  # the run's worker has ended too
-        await pilot.pause(0.05)
+
+    def finished() -> bool:  # the run has reached its end, and its worker has ended too
+        return lab.figures.reason == "finished" and lab.state == "finished"
+
+    await until(pilot, finished, what="the run did not finish")
     await settle(pilot)
 
 
@@ -136,8 +139,7 @@ def test_draw_a_digit(snap_compare, monkeypatch, tmp_path):
             canvas.canvas.stroke(stroke)
         canvas.refresh()
         canvas.post_message(canvas.Changed())
-        while screen.reading is None or screen._dirty:
-            await pilot.pause(0.05)
+        await until(pilot, lambda: screen.reading is not None and not screen._dirty, what="the 7 was not read")
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
