@@ -20,6 +20,7 @@ from nnsim.atomic import check_writable
 from nnsim.data.dataset import Dataset, split_validation
 from nnsim.data.datasets import load_dataset
 from nnsim.engine.backends import get_backend
+from nnsim.engine.backends.sharing import CoreShare
 from nnsim.engine.checkpoint import load_weights, read_extra, save_checkpoint
 from nnsim.engine.config import TrainConfig, settings
 from nnsim.engine.events import (
@@ -77,6 +78,8 @@ class Trainer:
         if cfg.checkpoint:
             check_writable(Path(cfg.checkpoint))  # before training, not after it
         self.be = get_backend(cfg.backend)
+        # the machine's cores, shared with the other trainings running (a backend with threads)
+        self._share = CoreShare() if hasattr(self.be, "use_threads") else None
         self.x_train, self.y_train, self.x_val, self.y_val = split_validation(
             self.dataset.x_train, self.dataset.y_train, cfg.val_fraction, seed=cfg.seed
         )
@@ -184,8 +187,16 @@ class Trainer:
         return not self._running.is_set()
 
     def _should_stop(self) -> bool:
+        if not self._running.is_set() and self._share is not None:
+            self._share.leave()  # a paused training leaves the cores to the others
         self._running.wait()
         return self._stop.is_set()
+
+    def _take_share(self) -> None:
+        """This step's threads: the cores ÷ the trainings running now (backends/sharing.py)."""
+        if self._share is not None:
+            self._share.join()
+            self.be.use_threads(self._share.threads())
 
     # ---------------------------------------------------------------- the loop
     def run(self) -> Iterator[Event]:
@@ -193,13 +204,17 @@ class Trainer:
         cfg = self.config
         self._progress.start = time.perf_counter()
         reason = "finished"
-        for epoch in range(self._position.epoch, cfg.epochs + 1):
-            reason = yield from self.run_epoch(epoch)
-            if reason != "finished":
-                break
-            if cfg.checkpoint and epoch < cfg.epochs:
-                yield self._save_during_run(cfg.checkpoint)
-        yield from self.finish(reason)
+        try:
+            for epoch in range(self._position.epoch, cfg.epochs + 1):
+                reason = yield from self.run_epoch(epoch)
+                if reason != "finished":
+                    break
+                if cfg.checkpoint and epoch < cfg.epochs:
+                    yield self._save_during_run(cfg.checkpoint)
+            yield from self.finish(reason)
+        finally:
+            if self._share is not None:
+                self._share.leave()
 
     def run_epoch(self, epoch: int) -> Iterator[Event]:
         """One pass over the training set, then validation. Returns why it ended ("finished" if it ran out)."""
@@ -217,6 +232,7 @@ class Trainer:
             if self._should_stop():
                 return "stopped"
             index = order[batch * cfg.batch_size : (batch + 1) * cfg.batch_size]
+            self._take_share()
             t0 = time.perf_counter()
             with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported, not warned
                 loss, correct = self.train_step(self.x_train[index], self.y_train[index])

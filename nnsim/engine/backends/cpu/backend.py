@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 
+import numba
 import numpy as np
 
 from nnsim.engine.backends.cpu import conv, warm_up
@@ -95,6 +96,13 @@ class CpuBackend(ReferenceBackend):
         process into Numba's cache at the same time, and loaded from there at the end.
         """
         warm_up.warm_up(self, report, everything)
+
+    def use_threads(self, count: int) -> None:
+        """Run this thread's parallel kernels on `count` threads (at most NUMBA_NUM_THREADS): a
+        training sharing the machine with others takes its share (see backends/sharing.py)."""
+        count = max(1, min(count, numba.config.NUMBA_NUM_THREADS))
+        if numba.get_num_threads() != count:  # (a setting of the calling thread)
+            numba.set_num_threads(count)
 
     def compile_steps(self, names) -> None:
         """Run the warm-up steps of these names (what the helper process of warm_up does)."""

@@ -91,8 +91,10 @@ _NO_POOLING = Pooling(np.zeros((1, 1, 1, 1), dtype=F32), np.zeros((1, 1, 1, 1), 
 
 
 def _chunks(batch: int) -> int:
-    """How many pieces a batch is cut into: fixed by the batch and thread count, so results repeat."""
-    return max(1, min(batch, numba.get_num_threads()))
+    """How many pieces a batch is cut into (each piece's weight gradient is summed apart): fixed by
+    the batch and the process's thread count, NUMBA_NUM_THREADS, so results repeat — not by the
+    threads a training sharing the machine runs on now (backends/sharing.py), which come and go."""
+    return max(1, min(batch, numba.config.NUMBA_NUM_THREADS))
 
 
 def _placeholder(chunks: int, dims: int = 3) -> np.ndarray:
