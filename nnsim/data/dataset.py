@@ -8,6 +8,8 @@ import numpy as np
 
 from nnsim.errors import NnsimError
 
+STATS_CHUNK = 512  # images at a time in channel_stats
+
 
 @dataclass
 class Dataset:
@@ -30,9 +32,16 @@ class Dataset:
 
     def channel_stats(self) -> tuple[list[float], list[float]]:
         """Per-channel mean and standard deviation of the training images (for normalisation)."""
-        x = self.x_train
-        mean = x.mean(axis=(0, 2, 3), dtype=np.float64)
-        std = x.std(axis=(0, 2, 3), dtype=np.float64)
+        x = self.x_train.reshape(*self.x_train.shape[:2], -1)  # (N, C, H·W)
+        count = max(1, x.shape[0] * x.shape[2])
+        mean = x.sum(axis=(0, 2), dtype=np.float64) / count
+        # the squared deviations a few hundred images at a time: NumPy's std makes a float64 copy
+        # of the whole set, and touching its fresh pages took 0.4 s of the lab's first step
+        squares = np.zeros_like(mean)
+        for start in range(0, x.shape[0], STATS_CHUNK):
+            deviation = x[start : start + STATS_CHUNK].astype(np.float64) - mean[:, None]
+            squares += np.einsum("nci,nci->c", deviation, deviation)
+        std = np.sqrt(squares / count)
         return [float(v) for v in mean], [float(max(v, 1e-3)) for v in std]
 
     def check(self) -> None:

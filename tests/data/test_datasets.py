@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nnsim.data.dataset import split_validation
+from nnsim.data.dataset import STATS_CHUNK, Dataset, split_validation
 from nnsim.data.datasets import load_dataset, read_idx
 from nnsim.errors import NnsimError
 
@@ -24,6 +24,14 @@ def test_mnist_mini_is_real_balanced_mnist():
     mean, std = data.channel_stats()
     assert mean[0] == pytest.approx(0.1307, abs=0.005) and std[0] == pytest.approx(0.3081, abs=0.005)
     assert "CC BY-SA" in data.source
+
+
+def test_channel_stats_are_numpys_mean_and_std_per_channel_over_several_chunks():
+    rng = np.random.default_rng(0)
+    x = rng.random((2 * STATS_CHUNK + 7, 3, 5, 6), dtype=np.float32) * np.float32([1, 4, 9])[:, None, None] + 2
+    mean, std = Dataset("colours", x, np.zeros(len(x), int), x[:1], np.zeros(1, int), ["a", "b"]).channel_stats()
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 2, 3), dtype=np.float64), rtol=1e-12)
+    np.testing.assert_allclose(std, x.std(axis=(0, 2, 3), dtype=np.float64), rtol=1e-10)
 
 
 @pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="shared MNIST files not beside the checkout")
