@@ -70,7 +70,20 @@ class NnsimApp(App):
     async def warm_up_kernels(self) -> None:
         from nnsim.tui.warm_up import warm_in_background
 
-        await warm_in_background(self, self.warm_up_command)
+        if await warm_in_background(self, self.warm_up_command):
+            from nnsim import serving
+
+            if not serving.served():  # (a served tab loads them when its lab trains: memory)
+                self.load_kernels()
+
+    @work(thread=True, group="warm-up", exit_on_error=False)
+    def load_kernels(self) -> None:
+        """The cpu kernels, once the background warm-up has them in the cache, loaded into this
+        process while the learner reads: otherwise the lab's first step waits for them (Numba's
+        import, then every kernel from the cache: 1.2 s on the development machine)."""
+        from nnsim.tui.live.lab_session import prepare_backend
+
+        prepare_backend("cpu", lambda text: None)
 
     def action_lab(self) -> None:
         """The lab: from anywhere, one at a time."""

@@ -10,10 +10,11 @@ import signal
 from nnsim.engine.backends.warm import read_line
 
 
-async def warm_in_background(app, command: list[str]) -> None:
+async def warm_in_background(app, command: list[str]) -> bool:
     """Run `command` (warm.background_command, or a stand-in in tests) until it ends or the app
     does. Its stdin stays open: when the app ends, however it ends, the process sees its end and
-    stops, its helper too; on an orderly exit it is killed here first."""
+    stops, its helper too; on an orderly exit it is killed here first. True once it said the
+    kernels are ready in the cache."""
     try:
         process = await asyncio.create_subprocess_exec(
             *command,
@@ -23,7 +24,7 @@ async def warm_in_background(app, command: list[str]) -> None:
             start_new_session=True,  # its own process group: it and its helper end together
         )
     except OSError:  # no process to start: the lab compiles when it first trains, as before
-        return
+        return False
     app.warm_up_process = process
     usual = app.sub_title
     try:
@@ -35,7 +36,8 @@ async def warm_in_background(app, command: list[str]) -> None:
             elif kind == "note" and fields:
                 app.notify(fields[0], title="cpu kernels", severity="warning", timeout=10)
             elif kind == "ready":
-                break
+                return True
+        return False
     finally:
         app.sub_title = usual
         end(process)

@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 
 import nnsim.tui.app
+from nnsim import serving
 from nnsim.tui.app import NnsimApp
+from nnsim.tui.live import lab_session
 from nnsim.tui.progress import ProgressStore
 from nnsim.tui.screens.home import HomeScreen
 from nnsim.tui.screens.lab import LabScreen
@@ -85,6 +87,25 @@ async def test_a_note_is_shown_once_and_the_header_is_restored_when_ready(tmp_pa
         await until(pilot, lambda: app.warm_up_process is not None and app.warm_up_process.returncode is not None)
         await until(pilot, lambda: app.sub_title == usual)
         assert app.notes == ["the kernels compile in memory"]
+
+
+async def test_once_the_kernels_are_ready_the_app_loads_them_while_the_learner_reads(tmp_path, monkeypatch):
+    loaded = []
+    monkeypatch.setattr(lab_session, "prepare_backend", lambda name, report: loaded.append(name))
+    app = Recording(progress=ProgressStore(), warm_up=stand_in(tmp_path, 'print("ready", flush=True)'))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: loaded == ["cpu"])
+
+
+async def test_a_served_tab_leaves_the_kernels_to_its_lab(tmp_path, monkeypatch):
+    loaded = []
+    monkeypatch.setattr(lab_session, "prepare_backend", lambda name, report: loaded.append(name))
+    monkeypatch.setattr(serving, "served", lambda: True)
+    app = Recording(progress=ProgressStore(), warm_up=stand_in(tmp_path, 'print("ready", flush=True)'))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.warm_up_process is not None and app.warm_up_process.returncode is not None)
+        await until(pilot, lambda: not any(worker.is_running for worker in app.workers))
+        assert loaded == []
 
 
 async def test_no_command_no_warm_up(tmp_path):
