@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 from textual_plotext import PlotextPlot
 
-from nnsim.tui.images import half_blocks, heat, tiles_in_rows, to_rgb
+from nnsim.tui.images import HalfBlockTiles, half_blocks, heat, to_rgb
 from nnsim.tui.live.doctor import Hint
 from nnsim.tui.live.lab_figures import SMOOTHING, LabFigures
 from nnsim.tui.live.lab_settings import differences
@@ -94,39 +94,44 @@ def diverging(weights: np.ndarray) -> np.ndarray:
     return np.stack([np.clip(v, 0, 1), 0.25 * np.abs(v), np.clip(-v, 0, 1)], axis=-1)
 
 
-def inside_view(f: LabFigures, width: int) -> Text:
+def inside_view(f: LabFigures, width: int) -> Group:
     """What the first layer looks for (CNN filters, MLP weights) or where the CLS token looks (ViT)."""
     inside = f.inside
-    text = Text(f"inside the network at step {inside.step}\n", style="bold")
+    parts: list = [Text(f"inside the network at step {inside.step}", style="bold")]
     if inside.filters is not None:
         filters = inside.filters.mean(axis=1)  # over input channels
         kind = "filters" if filters.shape[-1] < 10 else "weights of the first neurons"
-        text.append(f"first-layer {kind} (red > 0, blue < 0), as they change:\n")
+        parts.append(Text(f"first-layer {kind} (red > 0, blue < 0), as they change:"))
         zoom = max(1, 8 // filters.shape[-1])
-        tiles = [half_blocks(diverging(np.kron(w, np.ones((zoom, zoom))))) for w in filters[:16]]
-        per_row = max(1, width // (len(tiles[0].split("\n")[0]) + 1)) if tiles else 1
-        text.append_text(tiles_in_rows(tiles, min(per_row, 8)))
+        tiles = HalfBlockTiles([diverging(np.kron(w, np.ones((zoom, zoom)))) for w in filters[:16]], 1)
+        tiles.per_row = min(max(1, width // (tiles.tile_width + 1)), 8)
+        parts.append(tiles)
     if inside.attention is not None:
-        text.append(
-            "CLS attention of the last block on a validation image (mean over heads; "
-            f"the largest share on one patch: {inside.attention_peak:.0%}):\n"
+        parts.append(
+            Text(
+                "CLS attention of the last block on a validation image (mean over heads; "
+                f"the largest share on one patch: {inside.attention_peak:.0%}):"
+            )
         )
-        text.append_text(half_blocks(heat(inside.attention_image, inside.attention)))
-        text.append("\neach head on its own, at half size (brighter: more attention):\n")
+        parts.append(HalfBlockTiles([heat(inside.attention_image, inside.attention)], 1, gap=""))
+        parts.append(Text("each head on its own, at half size (brighter: more attention):"))
         heads = [half_size_heat(inside.attention_image, head) for head in inside.attention_heads]
-        text.append_text(tiles_in_rows(heads, max(1, width // 16), gap="  "))
-        text.append("\n")
+        parts += [HalfBlockTiles(heads, max(1, width // 16), gap="  "), Text("")]
     if inside.dead:
-        text.append("ReLU units never active on 64 validation images: ")
-        text.append(", ".join(f"{name} {share:.0%}" for name, share in inside.dead) + "\n")
-    return text
+        parts.append(
+            Text(
+                "ReLU units never active on 64 validation images: "
+                + ", ".join(f"{name} {share:.0%}" for name, share in inside.dead)
+            )
+        )
+    return Group(*parts)
 
 
-def half_size_heat(image: np.ndarray, values: np.ndarray) -> Text:
+def half_size_heat(image: np.ndarray, values: np.ndarray) -> np.ndarray:
     """heat() of a patch grid's values over an image, both at half the image's size."""
     patch = image.shape[0] // values.shape[0]
     per_pixel = np.kron(values, np.ones((patch, patch)))[::2, ::2]
-    return half_blocks(heat(image[: patch * values.shape[0] : 2, : patch * values.shape[1] : 2], per_pixel))
+    return heat(image[: patch * values.shape[0] : 2, : patch * values.shape[1] : 2], per_pixel)
 
 
 def norms_table(f: LabFigures) -> Table:
