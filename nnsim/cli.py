@@ -564,12 +564,13 @@ def _run_app(lesson: Path | None, lab=None, start: bool = False, compare: dict |
     # A Textual driver named in the environment (textual-serve's web driver) needs no terminal.
     if not os.environ.get("TEXTUAL_DRIVER") and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise NnsimError("the app needs a terminal (run `nnsim --help` for the commands that do not)")
+    from nnsim import serving
     from nnsim.engine.backends.warm import background_command
     from nnsim.tui.app import NnsimApp
 
     # The cpu kernels compile in the background while the learner reads; a lab that trains at
-    # once compiles them itself, at full priority.
-    warm_up = None if start else background_command()
+    # once compiles them itself, at full priority; `nnsim serve` compiles them for all its tabs.
+    warm_up = None if start or serving.served() else background_command()
     app = NnsimApp(lesson=lesson, lab=lab, start=start, warm_up=warm_up, compare=compare)
     app.run()
     return app.return_code or 0  # Textual's 1 when the app ended on an error
@@ -595,8 +596,36 @@ def cmd_serve(args) -> int:
         )
     os.environ[SERVED] = str(files or "")  # every tab's app process inherits it (nnsim.serving)
     command = f"{shlex.quote(sys.executable)} -m nnsim"
-    Server(command, host=args.host, port=args.port, title="nnsim").serve()
+    warm_up = _warm_up_for_the_tabs()
+    try:
+        Server(command, host=args.host, port=args.port, title="nnsim").serve()
+    finally:
+        if warm_up is not None:
+            from nnsim.tui.warm_up import end
+
+            end(warm_up)
+            warm_up.wait()
     return 0
+
+
+def _warm_up_for_the_tabs():
+    """The cpu kernels compiled once, from the moment the server starts, for every tab to come (a
+    served tab starts no warm-up of its own: ten tabs opened at once started ten, each importing
+    Numba only to find the first one's lock held). Its stdin stays open while the server runs."""
+    import subprocess
+
+    from nnsim.engine.backends.warm import background_command
+
+    try:
+        return subprocess.Popen(
+            background_command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: it and its helper end together
+        )
+    except OSError:  # no process to start: each tab's lab compiles when it first trains
+        return None
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -122,3 +122,54 @@ def run(coroutine, seconds: float = 3 * TIMEOUT):
         asyncio.run(asyncio.wait_for(coroutine, seconds))
     except TimeoutError:
         pytest.fail(f"browsing took longer than {seconds:.0f} s")
+
+
+def test_the_server_compiles_the_kernels_once_for_all_its_tabs_and_its_tabs_start_no_warm_up(monkeypatch):
+    import argparse
+
+    import textual_serve.server
+
+    from nnsim import cli
+    from nnsim.engine.backends import warm
+    from nnsim.serving import SERVED
+    from nnsim.tui import app as app_module
+
+    waits_for_its_input = [sys.executable, "-c", "import sys; sys.stdin.read()"]
+    monkeypatch.setattr(warm, "background_command", lambda: waits_for_its_input)
+    monkeypatch.setenv(SERVED, "")  # (so that what cmd_serve sets is undone after the test)
+    seen = {}
+
+    class Server:
+        def __init__(self, command, **options):
+            pass
+
+        def serve(self):  # while the server serves: one warm-up running, and a tab's app starts none
+            seen["warm-ups"] = [line for line in _processes() if "sys.stdin.read()" in line]
+            monkeypatch.setenv("TEXTUAL_DRIVER", "textual.drivers.headless_driver:HeadlessDriver")
+            cli._run_app(lesson=None)
+
+    class App:
+        def __init__(self, **options):
+            seen["tab's warm-up"] = options["warm_up"]
+            self.return_code = 0
+
+        def run(self):
+            pass
+
+    monkeypatch.setattr(textual_serve.server, "Server", Server)
+    monkeypatch.setattr(app_module, "NnsimApp", App)
+    cli.cmd_serve(argparse.Namespace(files=None, host="127.0.0.1", port=free_port()))
+    assert len(seen["warm-ups"]) == 1 and seen["tab's warm-up"] is None
+    assert not [line for line in _processes() if "sys.stdin.read()" in line]  # ended with the server
+
+
+def _processes() -> list[str]:
+    """The command lines of this process's children."""
+    children = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True, text=True).stdout.split()
+    lines = []
+    for pid in children:
+        try:
+            lines.append(Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " "))
+        except OSError:
+            pass
+    return lines
