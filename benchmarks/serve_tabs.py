@@ -74,6 +74,16 @@ async def measure(port: int, server_pid: int, tabs: int):
     return [r[0] for r in results], [r[1] for r in results], memory
 
 
+def start_server(port: int, env: dict) -> subprocess.Popen:
+    """`nnsim serve` on loopback at `port`, quiet, with `env`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "nnsim", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tabs", type=int, nargs="+", default=[1, 5, 10])
@@ -83,13 +93,7 @@ def main() -> None:
     for tabs in args.tabs:
         port = free_port()
         with tempfile.TemporaryDirectory() as home:
-            env = {**os.environ, "NNSIM_HOME": home}
-            server = subprocess.Popen(
-                [sys.executable, "-m", "nnsim", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env=env,
-            )
+            server = start_server(port, {**os.environ, "NNSIM_HOME": home})
             try:
                 time.sleep(1.5)
                 homes, lessons, memory = asyncio.run(measure(port, server.pid, tabs))

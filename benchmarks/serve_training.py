@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp  # noqa: E402
 
-from benchmarks.serve_tabs import descendants  # noqa: E402
+from benchmarks.serve_tabs import descendants, start_server  # noqa: E402
 from tests.test_serve import Tab, free_port  # noqa: E402  (the same tab the end-to-end test drives)
 
 LIMIT = 300.0  # seconds the whole measurement may take
@@ -96,12 +95,7 @@ def main() -> None:
         cache, home = Path(folder) / "numba-cache", Path(folder) / "home"
         cache.mkdir()
         env = {**os.environ, "NNSIM_HOME": str(home), "NUMBA_CACHE_DIR": str(cache)}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "nnsim", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
+        server = start_server(port, env)
         try:
             time.sleep(1.5)
             times, seen = asyncio.run(measure(port, server.pid, args.tabs))
