@@ -155,7 +155,12 @@ class Trainer:
         """Early stopping from the next validation on (None: off). Turned on mid-run, the best epoch
         so far counts from the next validation: earlier epochs' weights were not kept."""
         self._change(patience=patience)
-        if patience and self._progress.best_state is None:
+        self._count_from_kept_weights()
+
+    def _count_from_kept_weights(self) -> None:
+        """With patience on, the best epoch is one whose weights were kept: without them (patience was
+        off when it passed, here or in the run a checkpoint came from) counting starts afresh."""
+        if self.config.patience and self._progress.best_state is None:
             self._progress.best_loss, self._progress.waited = math.inf, 0
 
     def change(self, **values) -> None:
@@ -460,6 +465,7 @@ class Trainer:
                 best_state=best or None,
                 waited=int(figures.get("waited", 0)),
             )
+            self._count_from_kept_weights()
 
 
 def _border_mean(images: np.ndarray) -> float:

@@ -290,3 +290,16 @@ def test_patience_mid_run_is_checked_and_can_be_turned_off():
     assert trainer.config.patience == 2
     trainer.set_patience(None)
     assert trainer.config.patience is None
+
+
+def test_resuming_with_patience_a_run_saved_without_it_stops_early_without_a_crash(tmp_path):
+    """A checkpoint from a run without patience has a best loss but no best weights; resumed with
+    patience, the count starts afresh (it once restored weights that were never kept: a crash)."""
+    path = tmp_path / "c.npz"
+    sgd = dict(optimizer="sgd", momentum=0.0)
+    events_of(Trainer(config(epochs=1, lr=0.5, checkpoint=str(path), **sgd), tiny_dataset()))
+    # a learning rate too small to move a float32 weight: every validation loss is the same
+    resumed = Trainer(config(epochs=4, lr=1e-12, patience=1, resume=str(path), **sgd), tiny_dataset())
+    events = events_of(resumed)
+    assert events[-1].event == "done" and events[-1].reason == "early_stop"
+    assert [e.improved for e in events if e.event == "validation"] == [True, False]
