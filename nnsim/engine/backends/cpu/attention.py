@@ -85,6 +85,14 @@ def _lane_weighted_sum(weights, values, dst):
                 out[lane] += wj[lane] * ve[lane]
 
 
+@njit(**{**_JIT, "fastmath": False})
+def _reciprocals(x):
+    """x[i] = 1 / x[i], rounded once (fastmath's reciprocal estimate made a lone token's
+    probability 0.99999994, not 1, and its exactly-zero gradients 1e-7 instead)."""
+    for i in range(x.size):
+        x[i] = F32(1.0) / x[i]
+
+
 @njit(inline="always", **_JIT)
 def _softmax_lanes(s, top, bits):
     """Each lane's softmax over the rows of s (rows, lanes) in place, given the rows' maximum in
@@ -116,8 +124,7 @@ def _softmax_lanes(s, top, bits):
         for lane in range(width):
             sj[lane] *= scale_j[lane]
             top[lane] += sj[lane]
-    for lane in range(width):
-        top[lane] = F32(1.0) / top[lane]
+    _reciprocals(top)
     for j in range(rows):
         sj = s[j]
         for lane in range(width):
