@@ -4,6 +4,7 @@ like an MNIST digit, the softmax bars, the first feature maps and which strokes 
 from __future__ import annotations
 
 import numpy as np
+from rich.console import Group
 from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
@@ -16,7 +17,7 @@ from textual.widgets import Button, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from nnsim.errors import NnsimError
-from nnsim.tui.images import half_blocks, heat, tiles_in_rows, to_rgb
+from nnsim.tui.images import HalfBlockTiles, heat, to_rgb
 from nnsim.tui.live.draw import Canvas, Prepared, Reader, Reading, mnist_like
 from nnsim.tui.screens.base import NnsimScreen
 
@@ -47,13 +48,14 @@ class DrawCanvas(Widget, can_focus=True):
         self.cursor = (CANVAS_COLUMNS // 2, CANVAS_ROWS // 2)
         self.dragging = False
 
-    def render(self) -> Text:
+    def render(self) -> HalfBlockTiles:
+        # as segments, not a Text of 800 spans: it is redrawn at every move of the pen
         rgb = to_rgb(self.canvas.pixels)
         rgb = 0.12 + 0.88 * rgb  # the paper a little lighter than black, so its edge shows
         if self.has_focus:
             col, row = self.cursor
             rgb[2 * row : 2 * row + 2, col] = (0.9, 0.6, 0.1) if self.pen_down else (0.3, 0.5, 0.9)
-        return half_blocks(rgb)
+        return HalfBlockTiles([rgb], 1, gap="")
 
     def _paint(self, col: float, row: float) -> None:
         self.canvas.draw_to(col + 0.5, 2 * row + 1.0)
@@ -201,29 +203,28 @@ class DrawScreen(NnsimScreen):
         image = prepared.steps[-1][1]
         if reading.occlusion is not None:
             name = reading.class_names[reading.predicted]
-            text = Text(
-                f"which strokes it needs (occlusion): how much\np({name}) drops when each 4×4 patch is blanked\n",
+            title = Text(
+                f"which strokes it needs (occlusion): how much\np({name}) drops when each 4×4 patch is blanked",
                 style="bold",
             )
-            text.append_text(half_blocks(heat(image, np.clip(reading.occlusion, 0, None))))
-            self.query_one("#draw-occlusion", Static).update(text)
+            picture = HalfBlockTiles([heat(image, np.clip(reading.occlusion, 0, None))], 1, gap="")
+            self.query_one("#draw-occlusion", Static).update(Group(title, picture))
         else:
             self.query_one("#draw-occlusion", Static).update(Text("which strokes it needs: lift the pen to see", "dim"))
         if reading.feature_maps is not None:
             self.query_one("#draw-maps", Static).update(_maps(reading.feature_maps))
 
 
-def _steps(prepared: Prepared, notes: list[str]) -> Text:
-    """Each preprocessing step's image, with what was done, top to bottom (the drawing itself is left)."""
-    text = Text("made to look like MNIST\n", style="bold")
-    for line in notes:
-        text.append(line + "\n", style="dim")
+def _steps(prepared: Prepared, notes: list[str]) -> Group:
+    """Each preprocessing step's image, with what was done, top to bottom (the drawing itself is left).
+    The pictures as segments (HalfBlockTiles), as everything on this screen: it is redrawn as the pen moves."""
+    parts: list = [Text("made to look like MNIST", style="bold")]
+    parts += [Text(line, style="bold dim") for line in notes]
     for title, image in prepared.steps[1:] if len(prepared.steps) > 1 else prepared.steps:
-        text.append(f"{title}\n")
+        parts.append(Text(title, style="bold"))
         shown = image if max(image.shape) <= 28 else image[:: -(-max(image.shape) // 28), :: -(-max(image.shape) // 28)]
-        text.append_text(half_blocks(to_rgb(shown)))
-        text.append("\n")
-    return text
+        parts.append(HalfBlockTiles([to_rgb(shown)], 1, gap=""))
+    return Group(*parts)
 
 
 def _bars(reading: Reading) -> Text:
@@ -238,13 +239,11 @@ def _bars(reading: Reading) -> Text:
     return text
 
 
-def _maps(maps: np.ndarray) -> Text:
+def _maps(maps: np.ndarray) -> Group:
     """The first conv block's feature maps, each scaled to its own range, at half size."""
-    text = Text(f"first-layer feature maps ({len(maps)} filters)\n", style="bold")
     tiles = []
     for fmap in maps[:8]:
         low, high = float(fmap.min()), float(fmap.max())
         scaled = (fmap - low) / (high - low) if high > low else np.zeros_like(fmap)
-        tiles.append(half_blocks(to_rgb(scaled[::2, ::2], (1.0, 0.8, 0.3))))
-    text.append_text(tiles_in_rows(tiles, 4))
-    return text
+        tiles.append(to_rgb(scaled[::2, ::2], (1.0, 0.8, 0.3)))
+    return Group(Text(f"first-layer feature maps ({len(maps)} filters)", style="bold"), HalfBlockTiles(tiles, 4))
