@@ -16,6 +16,13 @@ import pytest
 from nnsim.engine.backends import get_backend
 
 
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: a worker more than the cores. Some tests spend seconds waiting (on a subprocess, the
+    app's next event, the bench's pauses between timings), and a core idles while its only worker
+    waits."""
+    return (os.cpu_count() or 1) + 1
+
+
 def pytest_sessionstart(session):
     """With parallel workers (pytest-xdist, `-n` in pyproject's addopts), compile the cpu kernels
     into Numba's cache once, here, before the workers start: they then load them from the cache
@@ -37,6 +44,8 @@ LONGEST_FIRST = (
     "tests/test_gpu_check.py::test_every_part_runs_in_the_simulator",  # its module's run, shared
     "tests/tui/test_lab.py::test_digits_drawn_with_the_mouse_are_read_right",
     "tests/test_cli.py::test_bench_quick_json",
+    "tests/engine/test_backend_parity.py::test_training_steps_give_the_reference_losses[cuda-vit 8px adam]",
+    "tests/engine/test_backend_parity.py::test_training_steps_give_the_reference_losses[cuda-cnn 8px adam]",
 )
 
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("numba.cuda", reason="the cuda extra (numba-cuda) is not installed")
-pytestmark = pytest.mark.cuda_sim
+# the module's tests share one run of the script (see simulated_run), so they go to one worker
+# (--dist loadgroup): another worker would sit waiting on the lock while the first one runs it
+pytestmark = [pytest.mark.cuda_sim, pytest.mark.xdist_group("gpu_check_sim")]
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
