@@ -118,7 +118,7 @@ class _StepsRecorded:
         from nnsim.engine.backends.cpu import CpuBackend
         from nnsim.engine.backends.cpu import warm_up as cpu_module
 
-        self.ran, self.reports, self.asked, self.killed = [], [], [], []
+        self.ran, self.reports, self.asked, self.killed, self.asked_after = [], [], [], [], []
         backend = CpuBackend()
         names = ("matrix product", "conv block", "attention", "max-pool", "optimizers")
         monkeypatch.setattr(
@@ -146,6 +146,7 @@ class _StepsRecorded:
 
         def start(names):
             self.asked.append(list(names))
+            self.asked_after.append(len(self.ran))  # how many steps had run when the helper started
             return Helper()
 
         monkeypatch.setattr(cpu_module, "_compile_in_another_process", start)
@@ -158,18 +159,31 @@ class _StepsRecorded:
 def test_a_cold_warm_up_compiles_the_conv_block_in_a_second_process_meanwhile(monkeypatch):
     steps = _StepsRecorded(monkeypatch)
     steps.warm_up()
-    assert steps.asked == [["conv block"]]  # the lazy max-pool is not needed, so not compiled
-    assert steps.ran == ["matrix product", "attention", "optimizers", "conv block"]  # loaded last, from the cache
+    assert steps.asked == [["conv block", "optimizers"]]  # the lazy max-pool is not needed, so not compiled
+    assert steps.ran == ["matrix product", "attention", "conv block", "optimizers"]  # loaded last, from the cache
     waits = [done for name, done, _ in steps.reports if name == "conv block"]
     assert len(waits) == 3  # reported before each poll, the progress display stays alive
     assert [done for _, done, _ in steps.reports] == sorted(done for _, done, _ in steps.reports)
     assert steps.reports[-1] == ("ready", 4, 4) and not steps.killed
 
 
+def test_an_empty_cache_starts_the_helper_before_the_first_kernel_compiles(monkeypatch):
+    from nnsim.engine.backends.cpu import warm_up as cpu_module
+
+    steps = _StepsRecorded(monkeypatch)
+    monkeypatch.setattr(cpu_module, "_cached", lambda prefix: False)  # no conv kernel in the cache folder
+    steps.warm_up()
+    assert steps.asked_after == [0]  # at once, not after the first kernel showed the cache cold
+    cached = _StepsRecorded(monkeypatch)
+    monkeypatch.setattr(cpu_module, "_cached", lambda prefix: True)  # indexed, but for another Numba, say
+    cached.warm_up()
+    assert cached.asked_after == [1]  # after the first kernel, which compiled
+
+
 def test_a_warm_up_with_a_failed_helper_compiles_everything_itself(monkeypatch):
     steps = _StepsRecorded(monkeypatch, helper_exit=1)
     steps.warm_up(everything=True)
-    assert steps.asked == [["conv block", "max-pool"]]
+    assert steps.asked == [["conv block", "max-pool", "optimizers"]]
     assert sorted(steps.ran) == sorted(["matrix product", "conv block", "attention", "max-pool", "optimizers"])
 
 

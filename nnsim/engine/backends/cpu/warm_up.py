@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from nnsim.engine.backends.cpu.jit import _JIT, F32
+from nnsim.engine.backends.cpu.jit import _CACHE, _JIT, F32
 from nnsim.engine.backends.cpu.matmul import gemm_nn
 from nnsim.engine.backends.cpu.transpose import _t
 
@@ -25,13 +25,16 @@ def warm_up(backend, report=None, everything: bool = False) -> None:
     total = len(steps)
     report = report or (lambda name, done, total: None)
     (first_name, first_run), rest = steps[0], steps[1:]
+    alongside = [step for step in rest if step[0] in backend.COMPILED_ALONGSIDE]
+    shared = bool(alongside) and _JIT["cache"] and (os.cpu_count() or 1) > 1  # (no cache: nothing to share)
+    helper = None
+    if shared and not _cached(backend.ALONGSIDE_FILES):  # plainly cold: the helper starts at once
+        helper = _compile_in_another_process([name for name, _ in alongside])
     report(first_name, 0, total)
     started = time.perf_counter()
     first_run()
-    alongside = [step for step in rest if step[0] in backend.COMPILED_ALONGSIDE]
-    helper = None
     cold = time.perf_counter() - started > backend.COLD_FIRST_STEP_S
-    if alongside and cold and _JIT["cache"] and (os.cpu_count() or 1) > 1:  # (no cache: nothing to share)
+    if shared and helper is None and cold:  # cached, but not for this Numba or this machine
         helper = _compile_in_another_process([name for name, _ in alongside])
     if helper is not None:
         rest = [step for step in rest if step not in alongside] + alongside
@@ -47,6 +50,12 @@ def warm_up(backend, report=None, everything: bool = False) -> None:
             helper.kill()
             helper.wait()
     report("ready", total, total)
+
+
+def _cached(prefix: str) -> bool:
+    """Whether Numba's cache folder holds a kernel index of a source file whose name starts with
+    `prefix` (none there: those kernels will be compiled)."""
+    return _CACHE is not None and any(_CACHE.glob(f"{prefix}*.nbi"))
 
 
 def _compile_in_another_process(names) -> subprocess.Popen | None:
