@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,7 +19,7 @@ from nnsim.data.images import load_image
 from nnsim.errors import NnsimError
 from nnsim.lessons.params import KERNEL_NAMES, ConvStepperParams
 from nnsim.tui.formatting import number, signed
-from nnsim.tui.images import frame_window, half_blocks, resolve_image, to_rgb
+from nnsim.tui.images import HalfBlockTiles, frame_window, resolve_image, to_rgb
 from nnsim.tui.live.vision import (
     KERNELS,
     Convolution,
@@ -168,20 +169,20 @@ class ConvStepper(Vertical, can_focus=True):
         padded = np.pad(conv.image, ((0, 0), (p, p), (p, p)))
         padded = padded if self.params.rgb else padded[0]
         framed = frame_window(to_rgb(padded), row * state.stride, col * state.stride, k)
-        picture = half_blocks(framed)
-        picture.append(
-            f"\nX: {'3 × ' if self.params.rgb else ''}{padded.shape[-2]}×{padded.shape[-1]}"
-            + (" (padded)" if state.padding else ""),
-            style="dim",
+        # the pictures as segments (HalfBlockTiles), not Texts of a span a cell: redrawn at every step
+        caption = f"X: {'3 × ' if self.params.rgb else ''}{padded.shape[-2]}×{padded.shape[-1]}"
+        caption += " (padded)" if state.padding else ""
+        self.query_one("#conv-input", Static).update(
+            Group(HalfBlockTiles([framed], 1, gap=""), Text(caption, style="dim"))
         )
-        self.query_one("#conv-input", Static).update(picture)
         shown = np.zeros_like(conv.output)
         flat = shown.reshape(-1)
         flat[:done] = conv.output.reshape(-1)[:done]
         scale = max(float(np.abs(conv.output).max()), 1e-9)
-        output = half_blocks(to_rgb(np.abs(shown) / scale))
-        output.append(f"\nY: {conv.output.shape[0]}×{conv.output.shape[1]}, |value| as brightness", style="dim")
-        self.query_one("#conv-output", Static).update(output)
+        caption = f"Y: {conv.output.shape[0]}×{conv.output.shape[1]}, |value| as brightness"
+        self.query_one("#conv-output", Static).update(
+            Group(HalfBlockTiles([to_rgb(np.abs(shown) / scale)], 1, gap=""), Text(caption, style="dim"))
+        )
         spelled = self._spelled_channels if self.params.rgb else self._spelled
         self.query_one("#conv-sum", Static).update(spelled(row, col))
         self.query_one("#conv-size", Static).update(f"output size: {conv.size_note}")
@@ -230,21 +231,14 @@ class ConvStepper(Vertical, can_focus=True):
             "Every feature map of the shipped CNN for this image (f: back to the stepper)"
         )
         self.query_one("#conv-input", Static).display = False  # the maps take the whole width
-        text = Text()
+        parts: list = []
         for depth, (maps, block) in enumerate(zip(self.maps, cnn_blocks(), strict=True), start=1):
             channels, h, w = maps.shape
             pooled = f"{block.pool}×{block.pool} max-pool"
-            text.append(f"block {depth}: {channels} maps of {h}×{w} (after ReLU and {pooled})\n", style="bold")
+            parts.append(Text(f"block {depth}: {channels} maps of {h}×{w} (after ReLU and {pooled})", style="bold"))
             per_row = max(1, (self.size.width - 2) // (w + 1))
-            for first in range(0, channels, per_row):
-                styled = [half_blocks(to_rgb(m / max(float(m.max()), 1e-9))) for m in maps[first : first + per_row]]
-                lines = [tile.split("\n") for tile in styled]
-                for r in range(len(lines[0])):
-                    for tile in lines:
-                        text.append_text(tile[r])
-                        text.append(" ")
-                    text.append("\n")
-        self.query_one("#conv-output", Static).update(text)
+            parts.append(HalfBlockTiles([to_rgb(m / max(float(m.max()), 1e-9)) for m in maps], per_row))
+        self.query_one("#conv-output", Static).update(Group(*parts))
         self.query_one("#conv-sum", Static).update("")
         self.query_one("#conv-size", Static).update("")
 
