@@ -3,9 +3,9 @@
 A thread pool that has finished a parallel loop spins on its cores for a while before it sleeps
 (OpenMP's, under Numba's kernels, about 300,000 turns): alone, that keeps the next short kernel of
 the step quick; beside another training it burns the cores the other needs. Two CNN trainings on
-a 2-core machine did 37 % of the work of one alone, four did 17 %. So every training that runs
-holds a lock file in one folder per machine, and each uses cores ÷ (trainings running) threads,
-at least one: two trainings on two cores then do more together than one alone.
+a 2-core machine did 37 % of the work of one alone, four did 27 % (docs/benchmarks.md). So every
+training that runs holds a lock file in one folder per machine, and each uses cores ÷ (trainings
+running) threads, at least one: two trainings on two cores then do more together than one alone.
 
 The count is of locks held, not of files: a training that ended without tidying up (killed, say)
 leaves its file unlocked, and the next count removes it. A paused training lets its lock go. Where
