@@ -224,6 +224,21 @@ def test_ctrl_c_during_a_warm_up_stops_its_helper(monkeypatch):
     assert steps.killed == [True] and "conv block" not in steps.ran
 
 
+def test_ctrl_c_during_the_first_kernel_stops_a_helper_started_at_once(monkeypatch):
+    from nnsim.engine.backends.cpu import warm_up as cpu_module
+
+    steps = _StepsRecorded(monkeypatch, polls_before_exit=100)
+    monkeypatch.setattr(cpu_module, "_cached", lambda prefix: False)
+
+    def report(name, done, total):
+        if name == "matrix product":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        steps.warm_up(report)
+    assert steps.asked_after == [0] and steps.killed == [True] and steps.ran == []
+
+
 def test_a_warm_cache_starts_no_helper(monkeypatch, cpu):
     from nnsim.engine.backends.cpu import warm_up as cpu_module
 

@@ -28,17 +28,17 @@ def warm_up(backend, report=None, everything: bool = False) -> None:
     alongside = [step for step in rest if step[0] in backend.COMPILED_ALONGSIDE]
     shared = bool(alongside) and _JIT["cache"] and (os.cpu_count() or 1) > 1  # (no cache: nothing to share)
     helper = None
-    if shared and not _cached(backend.ALONGSIDE_FILES):  # plainly cold: the helper starts at once
-        helper = _compile_in_another_process([name for name, _ in alongside])
-    report(first_name, 0, total)
-    started = time.perf_counter()
-    first_run()
-    cold = time.perf_counter() - started > backend.COLD_FIRST_STEP_S
-    if shared and helper is None and cold:  # cached, but not for this Numba or this machine
-        helper = _compile_in_another_process([name for name, _ in alongside])
-    if helper is not None:
-        rest = [step for step in rest if step not in alongside] + alongside
     try:
+        if shared and not _cached(backend.ALONGSIDE_FILES):  # plainly cold: the helper starts at once
+            helper = _compile_in_another_process([name for name, _ in alongside])
+        report(first_name, 0, total)
+        started = time.perf_counter()
+        first_run()
+        cold = time.perf_counter() - started > backend.COLD_FIRST_STEP_S
+        if shared and helper is None and cold:  # cached, but not for this Numba or this machine
+            helper = _compile_in_another_process([name for name, _ in alongside])
+        if helper is not None:
+            rest = [step for step in rest if step not in alongside] + alongside
         for done, (name, run) in enumerate(rest, start=1):
             report(name, done, total)
             while helper is not None and (name, run) in alongside and helper.poll() is None:
