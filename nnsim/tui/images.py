@@ -134,20 +134,6 @@ def _cell_style(upper: int, lower: int) -> Style:
     return Style(color=f"#{upper:06x}", bgcolor=f"#{lower:06x}" if lower >= 0 else None)
 
 
-def tiles_in_rows(tiles: list[Text], per_row: int, gap: str = " ") -> Text:
-    """Images drawn with half_blocks (all the same size) side by side, `per_row` to a row."""
-    text = Text()
-    lines = [tile.split("\n") for tile in tiles]
-    for first in range(0, len(lines), per_row):
-        row = lines[first : first + per_row]
-        for line in range(len(row[0])):
-            for tile in row:
-                text.append_text(tile[line])
-                text.append(gap)
-            text.append("\n")
-    return text
-
-
 def _hex(pixel: np.ndarray) -> str:
     return f"#{int(pixel[0]):02x}{int(pixel[1]):02x}{int(pixel[2]):02x}"
 

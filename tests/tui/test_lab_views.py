@@ -6,10 +6,11 @@ import math
 import numpy as np
 import pytest
 from rich.console import Console
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual_plotext import PlotextPlot
 
-from nnsim.tui.images import HalfBlockTiles, half_blocks, tiles_in_rows
+from nnsim.tui.images import HalfBlockTiles, half_blocks
 from nnsim.tui.live.lab_figures import LabFigures
 from nnsim.tui.widgets.lab.views import draw_curves
 
@@ -58,6 +59,21 @@ def cells(renderable, width: int = 80) -> list[list[tuple]]:
         for line in lines
     ]
     return [line for line in found if line]
+
+
+def tiles_in_rows(tiles: list[Text], per_row: int, gap: str = " ") -> Text:
+    """Images drawn with half_blocks (all the same size) side by side, `per_row` to a row, as Texts:
+    how the app laid tiles out before HalfBlockTiles (the layout it must keep)."""
+    text = Text()
+    lines = [tile.split("\n") for tile in tiles]
+    for first in range(0, len(lines), per_row):
+        row = lines[first : first + per_row]
+        for line in range(len(row[0])):
+            for tile in row:
+                text.append_text(tile[line])
+                text.append(gap)
+            text.append("\n")
+    return text
 
 
 @pytest.mark.parametrize("height", [28, 7])  # an odd height's last row of cells has no lower pixel
