@@ -141,6 +141,27 @@ async def test_digits_drawn_with_the_mouse_are_read_right():
         assert isinstance(app.screen, LabScreen)
 
 
+async def test_the_softmax_bars_fit_their_column_at_every_size_and_the_steps_give_way_when_narrow():
+    app = lab_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("d")
+        screen = app.screen
+        await pilot.press("space", *["down"] * 8, "space")  # a vertical line: a reading to show
+        await read(pilot, screen)
+        steps, bars = screen.query_one("#draw-steps"), screen.query_one("#draw-bars")
+        for size in [(120, 40), (80, 24), (64, 20), (120, 40)]:
+            await pilot.resize_terminal(*size)
+            await settle(pilot)
+            await pilot.pause()
+            assert steps.display == (size[0] >= 116), size  # the preprocessing pictures only where there is room
+            lines = shown(bars).rstrip("\n").splitlines()
+            classes = lines[1:-1]  # a line a class: none may wrap (the title may, at the smallest size)
+            assert "→ it reads a" in lines[-1] and max(map(len, classes)) <= bars.content_region.width, size
+            longest = min(24, bars.content_region.width - 16)  # the longest bar the column holds
+            best = max(line.count("█") for line in classes)
+            assert best == round(screen.reading.probabilities.max() * longest) > 0, size
+
+
 async def test_the_keys_draw_too_and_an_image_file_is_read(tmp_path):
     from PIL import Image
 

@@ -22,6 +22,8 @@ from nnsim.tui.live.draw import Canvas, Prepared, Reader, Reading, mnist_like
 from nnsim.tui.screens.base import NnsimScreen
 
 CANVAS_COLUMNS, CANVAS_ROWS = 40, 20  # 40 × 40 pixels: a cell holds two, one above the other
+NARROW = 116  # columns below which the preprocessing steps are left out, so the answer keeps its room
+BAR = 24  # the longest softmax bar, in cells (shorter where the column is narrower)
 
 
 class DrawCanvas(Widget, can_focus=True):
@@ -147,6 +149,12 @@ class DrawScreen(NnsimScreen):
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    def _check_size(self, width: int, height: int) -> None:
+        super()._check_size(width, height)
+        self.set_class(width < NARROW, "-narrow")
+        if self.reading is not None:  # the bars to the column's new width
+            self.call_after_refresh(self._show, self.prepared, self.reading)
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.query_one(DrawCanvas).action_clear()
@@ -199,12 +207,12 @@ class DrawScreen(NnsimScreen):
             self.query_one("#draw-occlusion", Static).update("")
             self.query_one("#draw-maps", Static).update("")
             return
-        bars.update(_bars(reading))
+        bars.update(_bars(reading, bars.content_region.width))
         image = prepared.steps[-1][1]
         if reading.occlusion is not None:
             name = reading.class_names[reading.predicted]
             title = Text(
-                f"which strokes it needs (occlusion): how much\np({name}) drops when each 4×4 patch is blanked",
+                f"which strokes it needs (occlusion): how much p({name}) drops when each 4×4 patch is blanked",
                 style="bold",
             )
             picture = HalfBlockTiles([heat(image, np.clip(reading.occlusion, 0, None))], 1, gap="")
@@ -227,11 +235,13 @@ def _steps(prepared: Prepared, notes: list[str]) -> Group:
     return Group(*parts)
 
 
-def _bars(reading: Reading) -> Text:
+def _bars(reading: Reading, width: int) -> Text:
+    """The softmax as bars, each line at most `width` cells (the bars at most BAR; 0: not laid out yet)."""
     text = Text("softmax: p(class | drawing)\n", style="bold")
     best = reading.predicted
+    longest = min(BAR, width - 16) if width else BAR  # 16: the name, the percentage and a space after each
     for index, (name, p) in enumerate(zip(reading.class_names, reading.probabilities, strict=True)):
-        bar = "█" * int(round(p * 24))
+        bar = "█" * int(round(p * max(longest, 1)))
         style = "bold green" if index == best else ""
         text.append(f"{name[:8]:>8} {p:6.1%} ", style=style)
         text.append(bar + "\n", style="green" if index == best else "cyan")
