@@ -229,7 +229,7 @@ def _conv_weight_grad_direct(flat, width, kh, kw, gn, h_out, w_out, gwide, dw, d
         row = gwide[co]
         row[:] = F32(0.0)
         for h in range(h_out):
-            row[h * width : h * width + w_out] = gn[co, h * w_out : (h + 1) * w_out]
+            _copy_run(gn[co, h * w_out : (h + 1) * w_out], row[h * width : h * width + w_out])
     first = 0
     if c_in > 1 and kh == 3 and kw == 3:  # four output channels at a time: 12 sums per pass
         first = c_out - c_out % 4
