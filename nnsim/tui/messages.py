@@ -27,11 +27,14 @@ class Publish(Message):
 
 
 class Progress(Message, namespace="lab_screen"):
-    """New figures from the lab's training worker; a newer one replaces one not yet drawn."""
+    """New figures from the lab's training worker; a newer one replaces one not yet drawn.
 
-    def __init__(self, figures: list[LabFigures]) -> None:
+    ``session`` is the run that sent them: one still queued when the next run starts is not drawn.
+    """
+
+    def __init__(self, figures: list[LabFigures], session: object = None) -> None:
         super().__init__()
-        self.figures = figures
+        self.figures, self.session = figures, session
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, Progress)

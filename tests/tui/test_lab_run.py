@@ -135,6 +135,33 @@ async def test_x_then_space_and_r_at_once_trains_one_run(tmp_path, gate):
     assert_one_run_on_disk(checkpoint)
 
 
+async def test_figures_the_last_run_sent_before_a_new_start_are_not_drawn(tmp_path, gate):
+    """A message with the last run's figures, still queued when the next run starts, drew them with no
+    class names yet (the new run's data still loading): the validation samples' labels then raised
+    IndexError, and the app crashed. It is now dropped: the screen draws only the run under way."""
+    from nnsim.tui.messages import Progress
+
+    app = lab_app(checkpoint=str(tmp_path / "run.npz"))
+    sent = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        lab = app.screen
+        publish = lab.control._publish
+        lab.control._publish = lambda figures: (sent.append((figures, lab.control.session)), publish(figures))
+        await pilot.press("space")
+        await until(pilot, lambda: lab.figures.samples)  # validated once: samples with predicted classes
+        await pilot.press("x")
+        await stopped(pilot, lab)
+        gate.clear()
+        await pilot.press("space")  # preparing: no classes yet
+        lab.post_message(Progress(*sent[-1]))  # as if sent just before the end and drawn only now
+        await pilot.press("2", "1")  # the curves tab drawn again, with its samples
+        assert lab.state == "preparing" and not lab.figures.samples and lab.figures.step == 0
+        gate.set()
+        await until(pilot, lambda: lab.state == "running" and lab.figures.samples)
+        await pilot.press("2", "1", "q")
+    wait_for_no_runs()
+
+
 async def test_q_during_a_comparison_saves_both_runs(tmp_path):
     checkpoint = tmp_path / "a.npz"
     app = lab_app(checkpoint=str(checkpoint))

@@ -63,7 +63,8 @@ class LabScreen(NnsimScreen):
         self.compare_given = compare  # what a comparison's second run changes: a file's [compare]
         self.pace = Pace()  # publishing slows down when redrawing costs the training too much
         self.control = RunControl(
-            publish=lambda figures: self.post_message(Progress(figures)),
+            # (called by the worker, whose session is the control's until its thread has ended)
+            publish=lambda figures: self.post_message(Progress(figures, self.control.session)),
             changed=lambda *change: self.post_message(RunChanged(*change)),
             crashed=lambda error: self.post_message(RunCrashed(error)),
             every=self.pace.interval,
@@ -230,6 +231,8 @@ class LabScreen(NnsimScreen):
         raise message.error
 
     def on_lab_screen_progress(self, message: Progress) -> None:
+        if message.session is not self.control.session:  # the last run's, drawn after the next began
+            return
         self.call_after_refresh(self.pace.redrawn, time.perf_counter())
         previous = self.figures
         self.figures = f = message.figures[0]
