@@ -6,6 +6,8 @@ little noise. ``imbalanced=True`` makes some classes rare, for the focal-loss le
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from nnsim.data.dataset import Dataset
@@ -52,11 +54,19 @@ def make_shapes(counts: list[int], rng: np.random.Generator, size: int = 32):
 
 
 def make_shapes_dataset(imbalanced: bool = False, train: int = 3000, test: int = 500, seed: int = 0) -> Dataset:
+    x_train, y_train, x_test, y_test = (array.copy() for array in _shapes_arrays(imbalanced, train, test, seed))
+    name = "shapes-imbalanced" if imbalanced else "shapes"
+    return Dataset(name, x_train, y_train, x_test, y_test, list(SHAPE_CLASSES), source="procedural (nnsim)")
+
+
+@functools.lru_cache(maxsize=2)
+def _shapes_arrays(imbalanced: bool, train: int, test: int, seed: int) -> tuple[np.ndarray, ...]:
+    """The images and labels, drawn once per process: drawing them takes most of a second (several
+    while a lab trains beside it), copying them a few milliseconds; a lab restarts its run often."""
     rng = np.random.default_rng(1234 + seed)
     classes = len(SHAPE_CLASSES)
     shares = IMBALANCED_SHARES if imbalanced else [1 / classes] * classes
     train_counts = [max(1, int(round(train * share))) for share in shares]
     x_train, y_train = make_shapes(train_counts, rng)
     x_test, y_test = make_shapes([test // classes] * classes, rng)  # balanced, so rare classes are measured
-    name = "shapes-imbalanced" if imbalanced else "shapes"
-    return Dataset(name, x_train, y_train, x_test, y_test, list(SHAPE_CLASSES), source="procedural (nnsim)")
+    return x_train, y_train, x_test, y_test

@@ -54,6 +54,20 @@ def test_shapes_are_rgb_and_imbalanced_is_imbalanced():
     np.testing.assert_array_equal(shapes.x_train[:5], again.x_train[:5])  # procedural, but fixed
 
 
+def test_shapes_are_drawn_once_and_each_load_gets_its_own_arrays():
+    from nnsim.data import synthetic
+
+    first = load_dataset("shapes", seed=3)
+    drawn = synthetic._shapes_arrays.cache_info().misses
+    first.x_train[0] = 7.0  # a run that changed its images in place
+    first.y_train[0] = -1
+    second = load_dataset("shapes", seed=3)
+    assert synthetic._shapes_arrays.cache_info().misses == drawn  # from the cache, not drawn again
+    assert second.x_train.max() <= 1.0 and second.y_train.min() >= 0
+    assert not np.shares_memory(first.x_train, second.x_train)
+    assert not np.array_equal(load_dataset("shapes", seed=4).x_train[:5], second.x_train[:5])  # the seed still counts
+
+
 def test_validation_split_is_fixed_by_the_seed():
     x = np.arange(100).reshape(100, 1, 1, 1).astype(np.float32)
     y = np.arange(100)
