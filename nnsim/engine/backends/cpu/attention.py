@@ -28,18 +28,16 @@ def _to_lanes(x, n0, h, lanes, dst):
     if lanes < dst.shape[2]:
         dst[:] = F32(0.0)
     heads, plane = x.shape[1], x.shape[2] * x.shape[3]
-    _transpose_flat(
-        x.reshape(x.size), (n0 * heads + h) * plane, heads * plane, dst.reshape(dst.size), 0, dst.shape[2], lanes, plane
-    )
+    at, start = (n0 * heads + h) * plane, np.int64(0)
+    _transpose_flat(x.reshape(x.size), at, heads * plane, dst.reshape(dst.size), start, dst.shape[2], lanes, plane)
 
 
 @njit(**_JIT)
 def _from_lanes(src, n0, h, lanes, x):
     """x[n0 + l, h, t, e] = src[t, e, l] for the block's lanes: _to_lanes the other way."""
     heads, plane = x.shape[1], x.shape[2] * x.shape[3]
-    _transpose_flat(
-        src.reshape(src.size), 0, src.shape[2], x.reshape(x.size), (n0 * heads + h) * plane, heads * plane, plane, lanes
-    )
+    at, start = (n0 * heads + h) * plane, np.int64(0)
+    _transpose_flat(src.reshape(src.size), start, src.shape[2], x.reshape(x.size), at, heads * plane, plane, lanes)
 
 
 @njit(inline="always", **_JIT)

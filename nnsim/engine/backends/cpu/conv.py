@@ -44,8 +44,9 @@ def _conv_forward_chunk(chunk, x, weights, plan, relu, y, scratch):
     xp, cols, wide = scratch.xp[chunk], scratch.cols[chunk], scratch.wide[chunk]
     for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
         yn = y[n].reshape(c_out, y.shape[2] * y.shape[3])
-        _conv_sample(x[n], weights.plain, weights.hwc, plan.stride, plan.padding, plan.direct, xp, cols, wide, yn)
-        _bias_relu(yn, weights.bias, BIAS_ROWS, relu)
+        stride, padding, direct, extract = plan.stride, plan.padding, plan.direct, np.bool_(True)
+        _conv_sample(x[n], weights.plain, weights.hwc, stride, padding, direct, xp, cols, wide, yn, extract)
+        _bias_relu(yn, weights.bias, np.int64(BIAS_ROWS), relu)
 
 
 _conv_forward = _Chunked(_conv_forward_chunk)
@@ -99,9 +100,10 @@ def _weight_grad_sample(xn, gn, kh, kw, plan, chunk, scratch, parts, ready):
     cols, cols_t = scratch.cols[chunk], scratch.cols_t[chunk]
     _im2col_hwc(xph, kh, kw, plan.stride, h_out, w_out, cols)
     rows, width = cols.shape
-    _transpose_flat(cols.reshape(cols.size), 0, width, cols_t.reshape(cols_t.size), 0, rows, rows, width)
+    zero = np.int64(0)
+    _transpose_flat(cols.reshape(cols.size), zero, width, cols_t.reshape(cols_t.size), zero, rows, rows, width)
     for i0 in range(0, c_out, 4):
-        _gemm_rows(gn, cols_t, dw, i0, min(4, c_out - i0), True)
+        _gemm_rows(gn, cols_t, dw, i0, min(4, c_out - i0), np.bool_(True))
 
 
 @njit(inline="always", **_JIT)  # (one caller, _conv_backward_chunk: a level less to compile)
@@ -137,7 +139,7 @@ def _input_grad_sample(xn, gn, weights, plan, chunk, scratch, dxn):
             for p in range(plane):
                 g_t[p, co] = gn[co, p]
         for i0 in range(0, plane, 4):
-            _gemm_rows(g_t, weights.transposed, dcols, i0, min(4, plane - i0), False)
+            _gemm_rows(g_t, weights.transposed, dcols, i0, min(4, plane - i0), np.bool_(False))
         _col2im_sample(dcols, kh, kw, plan.stride, plan.padding, h_out, w_out, dxn)
 
 
@@ -174,7 +176,7 @@ def _conv_backward_chunk(chunk, x, g, pooling, weights, plan, parts, dx, scratch
     for n in range(first, stop):
         gn3 = gb if unpool else g[n]  # (on the wide-rows route gb is not read: g is in gwide)
         if unpool:
-            _unpool_rows(g[n], pooling.argmax[n], pooling.size, pooling.pooled[n], True, target, row_stride)
+            _unpool_rows(g[n], pooling.argmax[n], pooling.size, pooling.pooled[n], np.bool_(True), target, row_stride)
         gn = gn3.reshape(gn3.shape[0], gn3.shape[1] * gn3.shape[2])
         _weight_grad_sample(x[n], gn, kh, kw, plan, chunk, scratch, parts, wide_rows)
         _input_grad_sample(x[n], gn, weights, plan, chunk, scratch, dx[min(n, dx.shape[0] - 1)])

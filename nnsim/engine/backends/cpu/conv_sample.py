@@ -13,6 +13,7 @@ padded image onto the output, long contiguous runs that vectorise well.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from nnsim.engine.backends import rowmath
@@ -299,7 +300,7 @@ def _conv_sample(xn, w, w_hwc, stride, padding, direct, xp, cols, wide, out, ext
         _pad_sample_hwc(xn, padding, xp)
         _im2col_hwc(xp, kh, kw, stride, h_out, w_out, cols)
         for i0 in range(0, c_out, 4):
-            _gemm_rows(w_hwc, cols, out, i0, min(4, c_out - i0), False)
+            _gemm_rows(w_hwc, cols, out, i0, min(4, c_out - i0), np.bool_(False))
 
 
 @njit(**_JIT)

@@ -2,6 +2,10 @@
 
 `_JIT` holds the options of every kernel of this package. `_Chunked` runs a serial kernel for
 every chunk of a batch on all cores, calling it through its address (see its docstring).
+
+A kernel that calls another with a constant passes it as a run-time value, `np.int64(0)` or
+`np.bool_(True)`, and leaves no argument to its default: Numba compiles the callee again for each
+literal value (tests/engine/test_cpu_kernels_compile_once.py reads the source for this).
 """
 
 from __future__ import annotations

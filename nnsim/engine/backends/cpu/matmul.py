@@ -146,7 +146,7 @@ def _gemm_nt(a, b, c, bias, bias_mode, relu):
         i0 = (task % row_blocks) * 4
         rows = min(4, m_size - i0)
         cz = c[z]
-        _gemm_rows(a[z if a.shape[0] > 1 else 0], b[z if b.shape[0] > 1 else 0], cz, i0, rows, False)
+        _gemm_rows(a[z if a.shape[0] > 1 else 0], b[z if b.shape[0] > 1 else 0], cz, i0, rows, np.bool_(False))
         if bias_mode != BIAS_NONE or relu:
             _bias_relu(cz[i0 : i0 + rows], bias[i0 : i0 + rows] if bias_mode == BIAS_ROWS else bias, bias_mode, relu)
 

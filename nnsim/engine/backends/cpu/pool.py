@@ -177,4 +177,4 @@ def _maxpool_forward(x, size, y, argmax):
 @njit(parallel=True, **_JIT)
 def _maxpool_backward(dy, argmax, size, dx):
     for n in prange(dy.shape[0]):
-        _unpool_sample(dy[n], argmax[n], size, dy[n], False, dx[n])
+        _unpool_sample(dy[n], argmax[n], size, dy[n], np.bool_(False), dx[n])
