@@ -18,6 +18,48 @@ def gpu():
         pytest.skip(str(error))
 
 
+def test_the_simulators_shared_arrays_are_one_per_line_however_threads_interleave(gpu):
+    """Two threads of a block ask for the same shared array; the first is held between its look-up
+    and its store (as a thread switch there would hold it). Both get one array, not one each."""
+    import threading
+
+    import numpy as np
+    from numba.cuda.simulator import kernelapi
+
+    if not gpu.simulated:
+        pytest.skip("Numba's simulator only")
+    looked_up, go_on = threading.Event(), threading.Event()
+
+    class HeldAfterTheFirstLookUp(dict):
+        def get(self, key, default=None):
+            found = super().get(key, default)
+            if threading.current_thread().name == "first":
+                looked_up.set()
+                go_on.wait(0.5)  # the second thread asks meanwhile (or waits on the lock: 0.5 s)
+            return found
+
+    shared = kernelapi.FakeCUDAShared(0)
+    shared._allocations = HeldAfterTheFirstLookUp()
+    got = {}
+
+    def ask(name):  # the same line for both threads: one shared array
+        got[name] = shared.array((4,), np.float32)
+
+    first = threading.Thread(target=ask, args=("first",), name="first")
+    first.start()
+    looked_up.wait(5)
+    second = threading.Thread(target=ask, args=("second",), name="second")
+    second.start()
+    second.join(0.2)
+    go_on.set()
+    first.join(5)
+    second.join(5)
+    assert got["first"] is got["second"]
+    a = shared.array((2,), np.float32)
+    b = shared.array((2,), np.float32)
+    assert a is not b  # two lines: two arrays
+
+
 def test_simulator_is_never_picked_by_auto(gpu):
     from nnsim.engine.backends import get_backend
 

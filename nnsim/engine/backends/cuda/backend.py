@@ -41,6 +41,7 @@ from nnsim.engine.backends.cuda.grid import (
     _resolve,
     _tiles,
     _warp_multiple,
+    allocate_shared_arrays_under_a_lock,
     simulated,
 )
 from nnsim.engine.backends.cuda.matmul import _column_sums, _gemm_nt, _product_column_sums, _transpose
@@ -70,6 +71,8 @@ class CudaBackend:
 
     def __init__(self):
         self.simulated = simulated()  # Numba's CUDA simulator: for tests, never picked by "auto"
+        if self.simulated:
+            allocate_shared_arrays_under_a_lock()
         self._no_bias = cuda.to_device(np.zeros(1, dtype=F32))
 
     @staticmethod
