@@ -81,9 +81,11 @@ class CpuBackend(ReferenceBackend):
     LAZY_KERNELS = ("convolution forward", "convolution backward", "max-pool")
 
     # Compiled by a second process while this one compiles the rest, when the cache is cold:
-    # Numba compiles on one core, and the conv block alone takes 14 of the 31 s (the optimizers'
-    # 1 s with it evens out the two processes: 15.7 s in all, against 16.6 s without them).
-    COMPILED_ALONGSIDE = ("conv block", "optimizers", *LAZY_KERNELS)
+    # Numba compiles on one core, and the conv block alone takes about half of it. The optimizers,
+    # layer norm and the attention heads with it even out the two processes (this process keeps
+    # the products, activations, losses and attention): 27.6–29.0 s in all against 29.7–30.3 s
+    # with the optimizers only, three alternated pairs on a slow day.
+    COMPILED_ALONGSIDE = ("conv block", "optimizers", "layer norm", "attention heads", *LAZY_KERNELS)
     # Numba's index files of their source files start so (conv.py, conv_sample.py): with none in
     # the cache folder, the second process starts before this one compiles its first kernel
     ALONGSIDE_FILES = "conv"
