@@ -63,6 +63,35 @@ def test_a_stopped_run_resumes_where_it_was_with_its_curves(tmp_path):
     assert (first.step, first.epoch, first.batch) == (stopped_at + 1, 2, 11)
 
 
+def test_the_time_left_leaves_out_the_time_paused(monkeypatch):
+    """Before, the time left was the steps left × the seconds since the start per step: ten minutes
+    paused made a one-minute run say it had hours to go."""
+    from types import SimpleNamespace
+
+    from nnsim.tui.live import lab
+
+    run = LabRun(TrainConfig(model="mlp", epochs=2, sizes={"hidden": [4]}, **SMALL), "A")
+    session = LabSession([run])
+    clock = [100.0]
+    monkeypatch.setattr(lab.time, "perf_counter", lambda: clock[0])
+    run._started = clock[0]
+
+    def step_after(seconds: float, step: int) -> float:
+        clock[0] += seconds
+        run._record(SimpleNamespace(event="step", step=step, epoch=1, batch=step, batches=10, loss=1.0, accuracy=0.5))
+        return run.figures.eta_s
+
+    assert step_after(1.0, 1) == pytest.approx(19.0)  # 1 s a step, 19 of the 2 × 10 steps left
+    session.pause()
+    clock[0] += 600.0
+    session.resume()
+    assert step_after(1.0, 2) == pytest.approx(18.0)  # still 1 s a step
+    session.pause()
+    assert step_after(5.0, 3) == pytest.approx(17 * 2 / 3)  # a step taken while paused: its time is not counted
+    session.resume()
+    assert run.figures.seconds == pytest.approx(607.0)  # the time since the start is still that
+
+
 def test_a_comparison_changes_one_setting_and_trains_both_to_the_end():
     a = TrainConfig(model="mlp", epochs=1, sizes={"hidden": [8]}, **SMALL).resolved()
     b = compared(a, "lr-down")

@@ -64,6 +64,8 @@ class LabRun:
         self.stepping = False  # one step at a time (paused): look inside after each
         self._steps = 0  # steps taken in this session (a resumed run's curve holds earlier ones too)
         self._started = 0.0
+        self._paused_at: float | None = None  # when the learner paused (None: not paused)
+        self._paused_for = 0.0  # seconds paused in all, before that
         self._last_inside = -math.inf
         rng = np.random.default_rng(0)
         count = min(SAMPLES, len(trainer.x_val))
@@ -161,7 +163,7 @@ class LabRun:
             left = figures.epochs * event.batches - event.step
             if self.trainer.config.max_steps is not None:
                 left = min(left, self.trainer.config.max_steps - event.step)
-            figures.eta_s = max(left, 0) * figures.seconds / self._steps
+            figures.eta_s = max(left, 0) * self._training_seconds() / self._steps
             figures.last_update = (
                 f"step {event.step}: loss {event.loss:.4f}, ‖∇θ L‖ = {figures.grad_norms[-1]:.4f}, "
                 f"θ ← θ − {self.trainer.optimizer.lr:g}·(update)"
@@ -195,6 +197,22 @@ class LabRun:
             self._export()
             return
         figures.log.append(explain(event))
+
+    def pausing(self) -> None:
+        """The learner paused: the time until resuming() is not training time (for the time left)."""
+        if self._paused_at is None:
+            self._paused_at = time.perf_counter()
+
+    def resuming(self) -> None:
+        if self._paused_at is not None:
+            self._paused_for += time.perf_counter() - self._paused_at
+            self._paused_at = None
+
+    def _training_seconds(self) -> float:
+        """Seconds since the run began, less those it spent paused (one step at a time counts as paused)."""
+        now = time.perf_counter()
+        paused = self._paused_for + (now - self._paused_at if self._paused_at is not None else 0.0)
+        return max(now - self._started - paused, 0.0)
 
     def _grad_norm(self) -> float:
         to_numpy = self.trainer.be.to_numpy

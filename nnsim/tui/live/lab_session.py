@@ -41,6 +41,7 @@ class LabSession:
         with self._turn:
             self._paused = True
         for run in self.runs:
+            run.pausing()
             if run.figures.state == "running":
                 run.figures.state = "paused"
 
@@ -50,6 +51,7 @@ class LabSession:
             self._turn.notify_all()
         for run in self.runs:
             run.stepping = False
+            run.resuming()
             if run.figures.state == "paused":
                 run.figures.state = "running"
 
