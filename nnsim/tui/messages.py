@@ -32,7 +32,7 @@ class Progress(Message, namespace="lab_screen"):
     ``session`` is the run that sent them: one still queued when the next run starts is not drawn.
     """
 
-    def __init__(self, figures: list[LabFigures], session: object = None) -> None:
+    def __init__(self, figures: list[LabFigures], session: object) -> None:
         super().__init__()
         self.figures, self.session = figures, session
 

@@ -42,9 +42,9 @@ def _conv_forward_chunk(chunk, x, weights, plan, relu, y, scratch):
     n_size, c_out = x.shape[0], weights.plain.shape[0]
     chunks = scratch.xp.shape[0]
     xp, cols, wide = scratch.xp[chunk], scratch.cols[chunk], scratch.wide[chunk]
+    stride, padding, direct, extract = plan.stride, plan.padding, plan.direct, np.bool_(True)
     for n in range(chunk * n_size // chunks, (chunk + 1) * n_size // chunks):
         yn = y[n].reshape(c_out, y.shape[2] * y.shape[3])
-        stride, padding, direct, extract = plan.stride, plan.padding, plan.direct, np.bool_(True)
         _conv_sample(x[n], weights.plain, weights.hwc, stride, padding, direct, xp, cols, wide, yn, extract)
         _bias_relu(yn, weights.bias, np.int64(BIAS_ROWS), relu)
 

@@ -43,7 +43,6 @@ def allocate_shared_arrays_under_a_lock() -> None:
     switching threads every 0.5 ms, rarer at its usual 5 ms). Here the look-up and the store are
     one step under a lock (the simulator only; once per process)."""
     import sys
-    import traceback
 
     from numba.core import types
     from numba.cuda.simulator import kernelapi
@@ -58,7 +57,8 @@ def allocate_shared_arrays_under_a_lock() -> None:
         if shape == 0 or alignment is not None:  # dynamic shared memory (one buffer), or refused
             return make(self, shape, dtype, alignment)
         dtype = numpy_support.as_dtype(dtype) if isinstance(dtype, types.Type) else dtype
-        caller = tuple(traceback.extract_stack(sys._getframe(1), limit=1)[0][0:2])  # the kernel's file and line
+        kernel = sys._getframe(1)
+        caller = (kernel.f_code.co_filename, kernel.f_lineno)  # the simulator's own key: file and line
         with lock:
             found = self._allocations.get(caller)
             if found is None:
